@@ -1,0 +1,119 @@
+import { homedir, userInfo } from "node:os";
+import { join } from "node:path";
+import { invalidArgument } from "../errors.js";
+import { checkDurationMs, checkPositiveInteger } from "../validate.js";
+import { checkHostKeyPolicy, type HostKeyPolicy } from "./host-key.js";
+
+/** Options for {@link connectSandbox}: where to connect and how to authenticate. */
+export interface ConnectOptions {
+  /** Host name or address of the SSH server. */
+  host: string;
+  /** TCP port. @default 22 */
+  port?: number;
+  /** Login name. exe.dev ignores it for `<vm>.exe.xyz` hosts; `vm+<name>` routes on gateways. @default the local user name */
+  username?: string;
+  /** A private key (OpenSSH or PEM), tried first. Kept in memory only. */
+  privateKey?: string | Uint8Array;
+  /** A private key file, tried after `agent`. */
+  privateKeyPath?: string;
+  /** Passphrase for an encrypted private key. */
+  passphrase?: string;
+  /** Path of an SSH agent socket, tried after `privateKey`. @default `$SSH_AUTH_SOCK`, tried last */
+  agent?: string;
+  /** Host-key policy. @default "accept-new" */
+  hostKey?: HostKeyPolicy;
+  /** The known_hosts file the policy reads and `accept-new` appends to. @default ~/.ssh/known_hosts */
+  knownHostsPath?: string;
+  /** Interval of SSH keepalive probes; 3 unanswered probes drop the connection. 0 turns them off. @default 10000 */
+  keepaliveIntervalMs?: number;
+  /** Longest wait for one TCP connect plus SSH handshake. @default 20000 */
+  readyTimeoutMs?: number;
+  /** Most channels open at once on the connection, SFTP included; match the server's `MaxSessions`. @default 10 */
+  maxChannels?: number;
+  /** Keep retrying network errors (refused, unreachable, DNS, dropped handshakes) this long; never auth or host-key failures. @default 0 (one attempt) */
+  connectRetryMs?: number;
+  /** Deadline for each SFTP request; a silent server then gets its SFTP session reopened. @default 60000 */
+  sftpTimeoutMs?: number;
+}
+
+/** Connect options with defaults applied and validated. */
+export interface ResolvedConnectOptions {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string | Uint8Array | undefined;
+  privateKeyPath: string | undefined;
+  passphrase: string | undefined;
+  agent: string | undefined;
+  hostKey: HostKeyPolicy;
+  knownHostsPath: string;
+  keepaliveIntervalMs: number;
+  readyTimeoutMs: number;
+  maxChannels: number;
+  connectRetryMs: number;
+  sftpTimeoutMs: number;
+}
+
+function defaultUsername(): string {
+  try {
+    return process.env.USER || userInfo().username;
+  } catch {
+    return "root";
+  }
+}
+
+/** Validates connect options before any I/O and fills in defaults. */
+export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectOptions {
+  if (typeof options !== "object" || options === null) {
+    throw invalidArgument("connectSandbox needs an options object with at least `host`.");
+  }
+  const { host } = options;
+  if (typeof host !== "string" || host.length === 0 || /[\s\0]/.test(host)) {
+    throw invalidArgument("host must be a non-empty host name or address without spaces.");
+  }
+  const port = options.port ?? 22;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw invalidArgument("port must be a whole number from 1 to 65535.", { port });
+  }
+  const username = options.username ?? defaultUsername();
+  if (typeof username !== "string" || username.length === 0 || /[\s\0]/.test(username)) {
+    throw invalidArgument("username must be a non-empty string without spaces.");
+  }
+  if (options.passphrase !== undefined && typeof options.passphrase !== "string") {
+    throw invalidArgument("passphrase must be a string.");
+  }
+  if (
+    options.privateKeyPath !== undefined &&
+    (typeof options.privateKeyPath !== "string" || !options.privateKeyPath)
+  ) {
+    throw invalidArgument("privateKeyPath must be a non-empty string.");
+  }
+  if (
+    options.knownHostsPath !== undefined &&
+    (typeof options.knownHostsPath !== "string" || !options.knownHostsPath)
+  ) {
+    throw invalidArgument("knownHostsPath must be a non-empty string.");
+  }
+  const maxChannels = checkPositiveInteger(options.maxChannels, "maxChannels") ?? 10;
+  if (maxChannels < 2) {
+    throw invalidArgument(
+      "maxChannels must be at least 2 (one slot is kept for killing timed-out commands).",
+    );
+  }
+  return {
+    host,
+    port,
+    username,
+    privateKey: options.privateKey,
+    privateKeyPath: options.privateKeyPath,
+    passphrase: options.passphrase,
+    agent: options.agent,
+    hostKey: checkHostKeyPolicy(options.hostKey),
+    knownHostsPath: options.knownHostsPath ?? join(process.env.HOME || homedir(), ".ssh", "known_hosts"),
+    keepaliveIntervalMs: checkDurationMs(options.keepaliveIntervalMs, "keepaliveIntervalMs") ?? 10_000,
+    readyTimeoutMs: checkDurationMs(options.readyTimeoutMs, "readyTimeoutMs") ?? 20_000,
+    maxChannels,
+    connectRetryMs: checkDurationMs(options.connectRetryMs, "connectRetryMs") ?? 0,
+    sftpTimeoutMs: checkDurationMs(options.sftpTimeoutMs, "sftpTimeoutMs") ?? 60_000,
+  };
+}

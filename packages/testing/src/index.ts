@@ -1,0 +1,16 @@
+export { describeWithSshd } from "./gate.ts";
+export { useSshd } from "./lazy.ts";
+export {
+  defineSandboxContract,
+  expectSandboxError,
+  type SandboxContractFaults,
+  type SandboxContractOptions,
+} from "./sandbox-contract.ts";
+export {
+  findSshd,
+  isRoot,
+  type SshdServer,
+  type StartSshdOptions,
+  startSshd,
+  UNPRIVILEGED_TEST_USER,
+} from "./sshd.ts";

@@ -1,0 +1,273 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { connect, createServer } from "node:net";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { utils } from "ssh2";
+
+/** Options for {@link startSshd}. */
+export interface StartSshdOptions {
+  /**
+   * Log in as this user. When the tests run as root and this names another account, the account
+   * is created (unprivileged, shell bash) if missing. @default the current user
+   */
+  username?: string;
+  /** sshd `MaxSessions`. @default 10 (OpenSSH's default) */
+  maxSessions?: number;
+  /** sshd `ChannelTimeout` value, e.g. `"session:subsystem:sftp=2s"`. */
+  channelTimeout?: string;
+  /**
+   * Skip the login user's `.bashrc` for non-interactive commands (`SetEnv SHLVL=1`). This
+   * machine's root `.bashrc` runs `pyenv init` (~150 ms per command), which no transport can
+   * remove; tests measure the transport, not that. @default true
+   */
+  cleanShell?: boolean;
+  /** Extra sshd_config lines. */
+  extraConfig?: string[];
+}
+
+/** A running OpenSSH server on loopback, with a generated host key and client key. */
+export interface SshdServer {
+  host: string;
+  port: number;
+  username: string;
+  /** The client private key (OpenSSH format), authorised for `username`. */
+  privateKey: string;
+  /** Its public key line. */
+  publicKey: string;
+  /** The host key's OpenSSH fingerprint (`SHA256:...`). */
+  hostKeyFingerprint: string;
+  /** A known_hosts file private to this server, empty at start. */
+  knownHostsPath: string;
+  /** Scratch directory of this server (config, keys, logs). */
+  dir: string;
+  /** Connect options for core's `connectSandbox`, pinned to this server's host key. */
+  connectOptions(): {
+    host: string;
+    port: number;
+    username: string;
+    privateKey: string;
+    knownHostsPath: string;
+    hostKey: { sha256: string };
+  };
+  /** Kills every per-connection sshd process: clients see their connection drop. The listener stays. */
+  dropConnections(): void;
+  /** Stops (SIGSTOP) the per-connection processes: a hung server. Returns a function that kills them. */
+  freezeConnections(): () => void;
+  /** The server's log so far. */
+  logs(): string;
+  /** Stops the server and removes its files. */
+  stop(): Promise<void>;
+}
+
+/** Where this machine's sshd is, or undefined. */
+export function findSshd(): string | undefined {
+  for (const candidate of ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  try {
+    return execFileSync("sh", ["-c", "command -v sshd"], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether this process runs as root. */
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** The user name the sshd-backed tests use for unprivileged logins when they run as root. */
+export const UNPRIVILEGED_TEST_USER = "exedev-test";
+
+function ensureUser(name: string): void {
+  try {
+    execFileSync("id", ["-u", name], { stdio: "ignore" });
+  } catch {
+    execFileSync("useradd", ["--create-home", "--shell", "/bin/bash", name], { stdio: "ignore" });
+  }
+  // useradd leaves the password field "!" (locked); sshd without PAM refuses locked accounts,
+  // even for public-key logins. "*" means "no password" without "locked".
+  execFileSync("usermod", ["-p", "*", name], { stdio: "ignore" });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+function waitForPort(port: number, child: ChildProcess, logPath: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      if (child.exitCode !== null) {
+        const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
+        reject(new Error(`sshd exited with code ${child.exitCode}: ${log.slice(-2000)}`));
+        return;
+      }
+      const socket = connect({ host: "127.0.0.1", port });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (Date.now() > deadline)
+          reject(new Error(`sshd did not listen on port ${port} within ${timeoutMs} ms`));
+        else setTimeout(attempt, 25);
+      });
+    };
+    attempt();
+  });
+}
+
+/** All descendants of `pid` (children first). */
+function descendantsOf(pid: number): number[] {
+  const children = childrenOf(pid);
+  return [...children, ...children.flatMap(descendantsOf)];
+}
+
+/** Direct children of `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Field 4 is the parent pid; the command name (field 2) may contain spaces, so split after ')'.
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === pid) children.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/**
+ * Starts the system's OpenSSH `sshd` on a free loopback port, with a fresh host key, a fresh
+ * client key and a clean config (public-key auth only, no PAM). Throws when sshd is missing.
+ */
+export async function startSshd(options: StartSshdOptions = {}): Promise<SshdServer> {
+  const sshd = findSshd();
+  if (!sshd) throw new Error("sshd is not installed (apt-get install openssh-server)");
+  const username = options.username ?? userInfo().username;
+  if (username !== userInfo().username) {
+    if (!isRoot()) throw new Error(`only root can log in as another user (${username})`);
+    ensureUser(username);
+  }
+  if (isRoot()) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation dir
+
+  const dir = mkdtempSync(join(tmpdir(), "exedev-sshd-"));
+  chmodSync(dir, 0o755); // the login user reads authorized_keys from here
+  const hostKey = utils.generateKeyPairSync("ed25519");
+  const clientKey = utils.generateKeyPairSync("ed25519", { comment: "exedev-sandbox-test" });
+  writeFileSync(join(dir, "host_ed25519"), hostKey.private, { mode: 0o600 });
+  writeFileSync(join(dir, "authorized_keys"), `${clientKey.public}\n`, { mode: 0o644 });
+  writeFileSync(join(dir, "known_hosts"), "", { mode: 0o644 });
+  const hostBlob = Buffer.from(hostKey.public.split(" ")[1] ?? "", "base64");
+  const hostKeyFingerprint = `SHA256:${createHash("sha256").update(hostBlob).digest("base64").replace(/=+$/, "")}`;
+
+  const port = await freePort();
+  const logPath = join(dir, "sshd.log");
+  const config = [
+    `Port ${port}`,
+    "ListenAddress 127.0.0.1",
+    `HostKey ${join(dir, "host_ed25519")}`,
+    `PidFile ${join(dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    "PubkeyAuthentication yes",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    "UsePAM no",
+    "PermitRootLogin prohibit-password",
+    "StrictModes no",
+    `AllowUsers ${username}`,
+    `MaxSessions ${options.maxSessions ?? 10}`,
+    "Subsystem sftp internal-sftp",
+    "LogLevel VERBOSE",
+    ...(options.cleanShell === false ? [] : ["SetEnv SHLVL=1"]),
+    ...(options.channelTimeout ? [`ChannelTimeout ${options.channelTimeout}`] : []),
+    ...(options.extraConfig ?? []),
+  ];
+  writeFileSync(join(dir, "sshd_config"), `${config.join("\n")}\n`);
+
+  const child = spawn(sshd, ["-D", "-f", join(dir, "sshd_config"), "-E", logPath], {
+    stdio: "ignore",
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+  });
+  try {
+    await waitForPort(port, child, logPath);
+  } catch (error) {
+    child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const listenerPid = child.pid ?? 0;
+
+  const server: SshdServer = {
+    host: "127.0.0.1",
+    port,
+    username,
+    privateKey: clientKey.private,
+    publicKey: clientKey.public,
+    hostKeyFingerprint,
+    knownHostsPath: join(dir, "known_hosts"),
+    dir,
+    connectOptions: () => ({
+      host: "127.0.0.1",
+      port,
+      username,
+      privateKey: clientKey.private,
+      knownHostsPath: join(dir, "known_hosts"),
+      hostKey: { sha256: hostKeyFingerprint },
+    }),
+    // With privilege separation the network-facing process is a grandchild of the listener.
+    dropConnections: () => signalAll(descendantsOf(listenerPid), "SIGKILL"),
+    freezeConnections: () => {
+      const all = descendantsOf(listenerPid);
+      signalAll(all, "SIGSTOP");
+      return () => {
+        signalAll(all, "SIGKILL");
+        signalAll(all, "SIGCONT");
+      };
+    },
+    logs: () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""),
+    stop: async () => {
+      signalAll(descendantsOf(listenerPid), "SIGKILL");
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}

@@ -1,0 +1,14 @@
+import type { ViteUserConfig } from "vitest/config";
+
+/**
+ * Settings every package's vitest config shares. The JSON report under `.vitest/` is what
+ * `.ci/run` sums into its closing "N passed, N failed" line.
+ */
+export const sharedTestConfig: NonNullable<ViteUserConfig["test"]> = {
+  include: ["src/**/*.test.ts"],
+  exclude: ["**/*.live.test.ts", "**/node_modules/**", "**/dist/**"],
+  testTimeout: 60_000,
+  hookTimeout: 60_000,
+  reporters: ["default", "json"],
+  outputFile: { json: ".vitest/report.json" },
+};
