@@ -76,8 +76,9 @@ function parseKnownHosts(text: string): KnownHostEntry[] {
 }
 
 function globToRegExp(glob: string): RegExp {
+  // OpenSSH patterns know only * and ?; "[" and "]" are literal, as in "[host]:port".
   const escaped = glob
-    .replace(/[.+^${}()|\\]/g, "\\$&")
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
     .replaceAll("*", ".*")
     .replaceAll("?", ".");
   return new RegExp(`^${escaped}$`, "i");

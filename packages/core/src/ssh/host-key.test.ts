@@ -1,0 +1,48 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { utils } from "ssh2";
+import { afterAll, describe, expect, it } from "vitest";
+import { checkHostKeyPolicy, fingerprintOf, HostKeyVerifier, knownHostsName } from "./host-key.js";
+
+const dir = mkdtempSync(join(tmpdir(), "exedev-hostkey-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const key = utils.generateKeyPairSync("ed25519").public; // "ssh-ed25519 AAAA... comment"
+const blob = Buffer.from(key.split(" ")[1] ?? "", "base64");
+
+function verifierFor(knownHosts: string, host = "vm.exe.xyz", port = 22) {
+  const path = join(dir, `${Math.random()}`);
+  writeFileSync(path, knownHosts);
+  return new HostKeyVerifier("strict", path, host, port);
+}
+
+describe("known_hosts matching", () => {
+  it("names hosts as OpenSSH does", () => {
+    expect(knownHostsName("a.example", 22)).toBe("a.example");
+    expect(knownHostsName("127.0.0.1", 2222)).toBe("[127.0.0.1]:2222");
+  });
+
+  it("matches wildcards and comma lists, honours negation", () => {
+    expect(verifierFor(`*.exe.xyz ${key}\n`).verify(blob)).toBe(true);
+    expect(verifierFor(`other,vm.exe.xyz ${key}\n`).verify(blob)).toBe(true);
+    expect(verifierFor(`*.exe.xyz,!vm.exe.xyz ${key}\n`).verify(blob)).toBe(false);
+    expect(verifierFor(`vm?exe?xyz ${key}\n`).verify(blob)).toBe(true);
+    expect(verifierFor(`# comment\n\nvmXexe.xyz ${key}\n`).verify(blob)).toBe(false);
+  });
+
+  it("treats brackets literally", () => {
+    expect(verifierFor(`[vm.exe.xyz]:2222 ${key}\n`, "vm.exe.xyz", 2222).verify(blob)).toBe(true);
+    expect(verifierFor(`[vm.exe.xyz]:2222 ${key}\n`, "v", 2222).verify(blob)).toBe(false);
+  });
+
+  it("computes OpenSSH fingerprints", () => {
+    expect(fingerprintOf(blob)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+
+  it("normalises pinned fingerprints with or without the prefix", () => {
+    const bare = fingerprintOf(blob).slice(7);
+    expect(checkHostKeyPolicy({ sha256: bare })).toEqual({ sha256: fingerprintOf(blob) });
+    expect(checkHostKeyPolicy(undefined)).toBe("accept-new");
+  });
+});
