@@ -13,7 +13,7 @@ import {
 import { connect, createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { utils } from "ssh2";
+import ssh2 from "ssh2";
 
 /** Options for {@link startSshd}. */
 export interface StartSshdOptions {
@@ -186,8 +186,8 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
 
   const dir = mkdtempSync(join(tmpdir(), "exedev-sshd-"));
   chmodSync(dir, 0o755); // the login user reads authorized_keys from here
-  const hostKey = utils.generateKeyPairSync("ed25519");
-  const clientKey = utils.generateKeyPairSync("ed25519", { comment: "exedev-sandbox-test" });
+  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
+  const clientKey = ssh2.utils.generateKeyPairSync("ed25519", { comment: "exedev-sandbox-test" });
   writeFileSync(join(dir, "host_ed25519"), hostKey.private, { mode: 0o600 });
   writeFileSync(join(dir, "authorized_keys"), `${clientKey.public}\n`, { mode: 0o644 });
   writeFileSync(join(dir, "known_hosts"), "", { mode: 0o644 });

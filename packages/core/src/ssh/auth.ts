@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { AnyAuthMethod } from "ssh2";
-import { utils } from "ssh2";
 import { invalidArgument, SandboxError } from "../errors.js";
+import { sshUtils as utils } from "./ssh2-runtime.js";
 
 /** What {@link resolveAuth} needs from the connect options. */
 export interface AuthOptions {

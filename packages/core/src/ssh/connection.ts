@@ -1,10 +1,11 @@
 import { connect as netConnect, type Socket } from "node:net";
-import { type AuthHandlerMiddleware, Client } from "ssh2";
+import type { AuthHandlerMiddleware, Client } from "ssh2";
 import { SandboxError } from "../errors.js";
 import { authFailedError, type ResolvedAuth, resolveAuth } from "./auth.js";
 import type { ResolvedConnectOptions } from "./connect-options.js";
 import { HostKeyVerifier } from "./host-key.js";
 import { Semaphore, sleep } from "./semaphore.js";
+import { SshClient } from "./ssh2-runtime.js";
 
 /**
  * OpenSSH's default `MaxStartups 10:30:100` drops handshakes past ten at once, and exe.dev drops
@@ -46,6 +47,9 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Sock
     socket.once("connect", () => {
       clearTimeout(timer);
       socket.removeAllListeners("error");
+      // ssh2 drops its socket listeners on close; a late write (keepalive) must not crash the
+      // process with an unhandled EPIPE. ssh2 still sees errors through its own listeners.
+      socket.on("error", () => {});
       // Without TCP_NODELAY every exec round trip waits on Nagle + delayed ACK (~40 ms).
       socket.setNoDelay(true);
       resolve(socket);
@@ -67,7 +71,7 @@ async function connectOnce(options: ResolvedConnectOptions, auth: ResolvedAuth):
   try {
     const socket = await openSocket(options.host, options.port, options.readyTimeoutMs);
     const verifier = new HostKeyVerifier(options.hostKey, options.knownHostsPath, options.host, options.port);
-    const client = new Client();
+    const client = new SshClient();
     return await new Promise<Client>((resolve, reject) => {
       const fail = (error: Error & { level?: string }): void => {
         client.removeAllListeners();

@@ -41,7 +41,9 @@ describe.each(shells)("buildRemoteCommand under %s", (shell) => {
   });
 
   it("prints the process-group marker on stderr before the command runs", () => {
-    const output = execFileSync(shell, ["-c", `exec 2>&1; ${buildRemoteCommand("echo out >&2")}`], { encoding: "utf8" });
+    const output = execFileSync(shell, ["-c", `exec 2>&1; ${buildRemoteCommand("echo out >&2")}`], {
+      encoding: "utf8",
+    });
     expect(output).toMatch(/^\x1eEXEDEV_PGID=\d+\x1eout\n$/);
   });
 });

@@ -7,19 +7,23 @@ import {
 } from "node:fs/promises";
 import { dirname as localDirname, posix } from "node:path";
 import type { SFTPWrapper, Stats } from "ssh2";
-import { utils } from "ssh2";
 import { invalidArgument, isSandboxError, SandboxError } from "../errors.js";
 import type { DirEntry, FileStat, MkdirOptions, RmOptions, WriteFileOptions } from "../sandbox.js";
 import { checkLocalPath, checkMode, checkRemotePath } from "../validate.js";
 import type { SftpSession } from "./sftp-session.js";
+import { sshUtils as utils } from "./ssh2-runtime.js";
 
 const { STATUS_CODE } = utils.sftp;
-/** Bytes per SFTP read/write request; every server accepts 32 KiB. */
-const CHUNK_BYTES = 32 * 1024;
-/** Requests kept in flight for one file, so transfers are not bound by round trips. */
-const PIPELINE_DEPTH = 32;
+/**
+ * Bytes per SFTP read/write request: OpenSSH's limit (`limits@openssh.com`, 255 KiB). ssh2 splits
+ * requests larger than a server's advertised limit, so this is safe for any server; on loopback
+ * it roughly doubles upload throughput over 32 KiB requests (bench: ~230 -> ~420 MB/s).
+ */
+const CHUNK_BYTES = 261_120;
+/** Requests kept in flight for one file (4 MiB), so transfers are not bound by round trips. */
+const PIPELINE_DEPTH = 16;
 /** Requests kept in flight by fastGet/fastPut. */
-const TRANSFER_CONCURRENCY = 64;
+const TRANSFER_CONCURRENCY = 16;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;

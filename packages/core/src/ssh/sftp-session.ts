@@ -1,8 +1,8 @@
 import type { Client, SFTPWrapper } from "ssh2";
-import { utils } from "ssh2";
 import { SandboxError } from "../errors.js";
 import { type ChannelSlots, ConnectionGone, openChannel } from "./channels.js";
 import type { SshConnection } from "./connection.js";
+import { sshUtils as utils } from "./ssh2-runtime.js";
 
 const { STATUS_CODE } = utils.sftp;
 

@@ -34,7 +34,12 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
       await first.close();
       const recorded = readFileSync(knownHostsPath, "utf8");
       expect(recorded).toContain(`[127.0.0.1]:${server.port} ssh-ed25519 `);
-      const again = await connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath, hostKey: "strict" });
+      const again = await connectSandbox({
+        ...base(),
+        privateKey: server.privateKey,
+        knownHostsPath,
+        hostKey: "strict",
+      });
       expect((await again.exec("echo ok")).stdout).toBe("ok\n");
       await again.close();
     });
@@ -42,7 +47,9 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
     it("refuses a changed host key and names the fingerprint it saw", async () => {
       const other = utils.generateKeyPairSync("ed25519").public;
       const knownHostsPath = scratchFile("known_hosts", `[127.0.0.1]:${server.port} ${other}\n`);
-      const error = await connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath }).catch((e) => e);
+      const error = await connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath }).catch(
+        (e) => e,
+      );
       expect(isSandboxError(error, "host_key_mismatch")).toBe(true);
       expect(error.message).toContain(server.hostKeyFingerprint);
       expect(error.details.fingerprint).toBe(server.hostKeyFingerprint);
@@ -59,18 +66,30 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
     });
 
     it("matches hashed known_hosts entries written by ssh-keygen -H", async () => {
-      const publicKey = execFileSync("ssh-keygen", ["-y", "-f", join(server.dir, "host_ed25519")], { encoding: "utf8" });
+      const publicKey = execFileSync("ssh-keygen", ["-y", "-f", join(server.dir, "host_ed25519")], {
+        encoding: "utf8",
+      });
       const knownHostsPath = scratchFile("known_hosts", `[127.0.0.1]:${server.port} ${publicKey}`);
       execFileSync("ssh-keygen", ["-H", "-f", knownHostsPath], { stdio: "ignore" });
       expect(readFileSync(knownHostsPath, "utf8")).toMatch(/^\|1\|/);
-      const sandbox = await connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath, hostKey: "strict" });
+      const sandbox = await connectSandbox({
+        ...base(),
+        privateKey: server.privateKey,
+        knownHostsPath,
+        hostKey: "strict",
+      });
       await sandbox.close();
     });
 
     it("honours @revoked entries", async () => {
-      const publicKey = execFileSync("ssh-keygen", ["-y", "-f", join(server.dir, "host_ed25519")], { encoding: "utf8" });
+      const publicKey = execFileSync("ssh-keygen", ["-y", "-f", join(server.dir, "host_ed25519")], {
+        encoding: "utf8",
+      });
       const knownHostsPath = scratchFile("known_hosts", `@revoked * ${publicKey}`);
-      await expectSandboxError(connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath }), "host_key_mismatch");
+      await expectSandboxError(
+        connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath }),
+        "host_key_mismatch",
+      );
     });
 
     it("accepts only the pinned fingerprint", async () => {
@@ -84,7 +103,12 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
       await pinned.close();
       const wrong = `SHA256:${"A".repeat(43)}`;
       await expectSandboxError(
-        connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath, hostKey: { sha256: wrong } }),
+        connectSandbox({
+          ...base(),
+          privateKey: server.privateKey,
+          knownHostsPath,
+          hostKey: { sha256: wrong },
+        }),
         "host_key_mismatch",
       );
     });
@@ -129,9 +153,11 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
         knownHostsPath: knownHostsPath(),
       });
       await sandbox.close();
-      const error = await connectSandbox({ ...base(), privateKeyPath: keyPath, knownHostsPath: knownHostsPath() }).catch(
-        (e) => e,
-      );
+      const error = await connectSandbox({
+        ...base(),
+        privateKeyPath: keyPath,
+        knownHostsPath: knownHostsPath(),
+      }).catch((e) => e);
       expect(isSandboxError(error, "invalid_argument")).toBe(true);
       expect(error.message).toContain("passphrase");
     });
@@ -180,7 +206,10 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
       await expectSandboxError(connectSandbox({ host: "h", port: 70000 }), "invalid_argument");
       await expectSandboxError(connectSandbox({ host: "h", maxChannels: 1 }), "invalid_argument");
       await expectSandboxError(connectSandbox({ host: "h", hostKey: "maybe" as never }), "invalid_argument");
-      await expectSandboxError(connectSandbox({ host: "h", hostKey: { sha256: "nope" } }), "invalid_argument");
+      await expectSandboxError(
+        connectSandbox({ host: "h", hostKey: { sha256: "nope" } }),
+        "invalid_argument",
+      );
       await expectSandboxError(connectSandbox({ host: "h", privateKey: "not a key" }), "invalid_argument");
       await expectSandboxError(connectSandbox({ host: "h", connectRetryMs: -5 }), "invalid_argument");
     });
@@ -188,15 +217,22 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
     it("reports a closed port as connection_failed, and retries it for connectRetryMs", async () => {
       const closedPort = server.port === 1 ? 2 : 1;
       const started = Date.now();
-      const error = await connectSandbox({ host: "127.0.0.1", port: closedPort, privateKey: server.privateKey }).catch(
-        (e) => e,
-      );
+      const error = await connectSandbox({
+        host: "127.0.0.1",
+        port: closedPort,
+        privateKey: server.privateKey,
+      }).catch((e) => e);
       expect(isSandboxError(error, "connection_failed")).toBe(true);
       expect(error.retryable).toBe(true);
       expect(Date.now() - started).toBeLessThan(1000);
       const retried = Date.now();
       await expectSandboxError(
-        connectSandbox({ host: "127.0.0.1", port: closedPort, privateKey: server.privateKey, connectRetryMs: 1200 }),
+        connectSandbox({
+          host: "127.0.0.1",
+          port: closedPort,
+          privateKey: server.privateKey,
+          connectRetryMs: 1200,
+        }),
         "connection_failed",
       );
       expect(Date.now() - retried).toBeGreaterThanOrEqual(700);
@@ -233,7 +269,9 @@ describeWithSshd("connection failures against OpenSSH", () => {
     try {
       const sandbox = await connectSandbox({ ...server.connectOptions(), maxChannels: 10 });
       await sandbox.writeFile(`${sandbox.homeDir}/sessions-probe`, "x"); // SFTP holds one of the 3
-      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => sandbox.exec(`sleep 0.05; echo ${i}`)));
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => sandbox.exec(`sleep 0.05; echo ${i}`)),
+      );
       expect(results.map((r) => r.stdout)).toEqual(results.map((_, i) => `${i}\n`));
       await sandbox.rm(`${sandbox.homeDir}/sessions-probe`);
       await sandbox.close();
