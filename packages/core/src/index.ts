@@ -1,5 +1,20 @@
 // Errors
+
+// exe.dev control plane
+export type { LobbyFlags, LobbyFlagValue } from "./api/command-line.js";
+export {
+  createExeDevApi,
+  type ExeDevApi,
+  type ExeDevApiOptions,
+  type RemoveVmResult,
+} from "./api/exe-dev-api.js";
+export type { VmInfo } from "./api/vm-info.js";
+export { generateVmName, validateVmName } from "./api/vm-name.js";
+export type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";
+export type { AccountSshKey, WhoAmI } from "./api/whoami.js";
 export { isSandboxError, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "./errors.js";
+// exe.dev sandboxes: VM lifecycle + SSH
+export { createExeDevSandbox, type ExeDevSandbox, type ExeDevSandboxOptions } from "./exedev-sandbox.js";
 // The sandbox contract
 export type {
   DirEntry,

@@ -8,10 +8,14 @@ import { Semaphore, sleep } from "./semaphore.js";
 import { SshClient } from "./ssh2-runtime.js";
 
 /**
- * OpenSSH's default `MaxStartups 10:30:100` drops handshakes past ten at once, and exe.dev drops
- * bursts of connections from one address, so the whole process runs at most 8 handshakes at once.
+ * OpenSSH's default `MaxStartups 10:30:100` starts dropping handshakes past ten unauthenticated
+ * connections, and exe.dev drops bursts of connections from one address. A slot is released here
+ * when the client is authenticated, a little before sshd frees its own (the same race as with
+ * `MaxSessions`), so the process stays at half the limit: at most 5 handshakes at once.
  */
-const handshakeSlots = new Semaphore(8);
+const handshakeSlots = new Semaphore(5);
+/** A handshake the server dropped is retried this long even when `connectRetryMs` is 0. */
+const DROPPED_HANDSHAKE_RETRY_MS = 3_000;
 
 /** After a connection that worked is lost, reconnecting is retried for at least this long. */
 const RECONNECT_WINDOW_MS = 2_000;
@@ -242,13 +246,15 @@ async function connectWithRetry(
   auth: ResolvedAuth,
   retryMs: number,
 ): Promise<Client> {
-  const deadline = Date.now() + retryMs;
+  const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await connectOnce(options, auth);
     } catch (error) {
       const delayMs = Math.min(1_000, 100 * 2 ** attempt);
-      if (!isRetryable(error) || Date.now() + delayMs > deadline) throw error;
+      const dropped = error instanceof NetworkFailure && error.errno === undefined;
+      const windowMs = dropped ? Math.max(retryMs, DROPPED_HANDSHAKE_RETRY_MS) : retryMs;
+      if (!isRetryable(error) || Date.now() + delayMs > started + windowMs) throw error;
       await sleep(delayMs);
     }
   }

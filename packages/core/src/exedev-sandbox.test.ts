@@ -1,0 +1,215 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describeWithSshd, expectSandboxError, type SshdServer, startSshd } from "@exedev-sandbox/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createExeDevApi } from "./api/exe-dev-api.js";
+import { type LobbyServer, startLobbyServer } from "./api/lobby-test-server.js";
+import { createExeDevSandbox } from "./exedev-sandbox.js";
+
+const scratch = mkdtempSync(join(tmpdir(), "exedev-sandbox-test-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describeWithSshd("createExeDevSandbox (test lobby over HTTP + OpenSSH)", () => {
+  let sshd: SshdServer;
+  let lobby: LobbyServer;
+  beforeAll(async () => {
+    sshd = await startSshd();
+  });
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+  afterEach(async () => {
+    await lobby?.close();
+  });
+
+  /** A lobby whose VMs are all reached through the loopback sshd, as the gateway form does. */
+  async function startLobby(): Promise<LobbyServer> {
+    lobby = await startLobbyServer({ sshStyle: "gateway" });
+    const pointAtSshd = (record: Record<string, unknown>) => ({
+      ...record,
+      ssh_host: sshd.host,
+      ssh_port: sshd.port,
+      ssh_user: sshd.username,
+      ssh_dest: `${sshd.username}@${sshd.host}`,
+    });
+    lobby.intercept = (request) => {
+      const [command] = request.words;
+      if (command !== "new" && command !== "cp" && command !== "ls") return undefined;
+      const reply = lobby.execute(request.words);
+      if (reply.status !== 200 || typeof reply.body !== "object" || reply.body === null) return reply;
+      const body = reply.body as Record<string, unknown>;
+      if (Array.isArray(body.vms)) return { ...reply, body: { vms: body.vms.map(pointAtSshd) } };
+      return { ...reply, body: pointAtSshd(body) };
+    };
+    return lobby;
+  }
+  const ssh = () => ({
+    privateKey: sshd.privateKey,
+    knownHostsPath: join(scratch, `kh-${randomBytes(4).toString("hex")}`),
+  });
+  const apiFor = (server: LobbyServer) => createExeDevApi({ baseUrl: server.url, token: server.token });
+
+  it("creates a VM, runs commands on it, and deletes it on dispose (once)", async () => {
+    const server = await startLobby();
+    const sandbox = await createExeDevSandbox({ create: { tags: ["ci"] }, api: apiFor(server), ...ssh() });
+    expect(sandbox.created).toBe(true);
+    expect(server.vms.has(sandbox.vm.name)).toBe(true);
+    expect((await sandbox.exec("echo on-the-vm")).stdout).toBe("on-the-vm\n");
+    await sandbox.dispose();
+    await sandbox.dispose();
+    expect(server.vms.size).toBe(0);
+    expect(server.count("rm")).toBe(1);
+    await expectSandboxError(sandbox.exec("true"), "closed");
+  });
+
+  it("supports await using", async () => {
+    const server = await startLobby();
+    {
+      await using sandbox = await createExeDevSandbox({ create: true, api: apiFor(server), ...ssh() });
+      expect((await sandbox.exec("echo scoped")).stdout).toBe("scoped\n");
+    }
+    expect(server.vms.size).toBe(0);
+  });
+
+  it("clones a base VM and deletes only the clone", async () => {
+    const server = await startLobby();
+    const api = apiFor(server);
+    const base = await api.newVm({ name: "base-image-vm" });
+    const sandbox = await createExeDevSandbox({ cloneFrom: base.name, api, ...ssh() });
+    expect(sandbox.vm.name).not.toBe(base.name);
+    expect(server.count("cp")).toBe(1);
+    await sandbox.dispose();
+    expect([...server.vms.keys()]).toEqual([base.name]);
+  });
+
+  it("keeps a created VM when cleanup is false", async () => {
+    const server = await startLobby();
+    const sandbox = await createExeDevSandbox({
+      create: true,
+      cleanup: false,
+      api: apiFor(server),
+      ...ssh(),
+    });
+    await sandbox.dispose();
+    expect(server.vms.has(sandbox.vm.name)).toBe(true);
+  });
+
+  it("attaches to an existing VM by name or record and never deletes it", async () => {
+    const server = await startLobby();
+    const api = apiFor(server);
+    const existing = await api.newVm({ name: "long-lived-vm" });
+    const byName = await createExeDevSandbox({ vm: "long-lived-vm", api, ...ssh() });
+    expect(byName.created).toBe(false);
+    expect(byName.vm.sshPort).toBe(sshd.port);
+    await byName.dispose();
+    const byRecord = await createExeDevSandbox({ vm: existing, ...ssh() });
+    await byRecord.dispose();
+    expect(server.count("rm")).toBe(0);
+    expect(server.vms.has("long-lived-vm")).toBe(true);
+    await expectSandboxError(createExeDevSandbox({ vm: "no-such-vm-here", api, ...ssh() }), "not_found");
+  });
+
+  it("attaches to an ssh_dest without any API", async () => {
+    const sandbox = await createExeDevSandbox({
+      vm: `${sshd.username}@${sshd.host}`,
+      port: sshd.port,
+      ...ssh(),
+    });
+    expect(sandbox.vm.sshHost).toBe(sshd.host);
+    expect((await sandbox.exec("echo direct")).stdout).toBe("direct\n");
+    await sandbox.dispose();
+  });
+
+  it("deletes a VM it created when it cannot connect to it", async () => {
+    const server = await startLobby();
+    const { utils } = (await import("ssh2")).default;
+    const wrongKey = utils.generateKeyPairSync("ed25519").private;
+    await expectSandboxError(
+      createExeDevSandbox({
+        create: true,
+        api: apiFor(server),
+        privateKey: wrongKey,
+        knownHostsPath: ssh().knownHostsPath,
+      }),
+      "auth_failed",
+    );
+    expect(server.count("new")).toBe(1);
+    expect(server.vms.size).toBe(0);
+  });
+
+  it("rejects bad options before any request", async () => {
+    const server = await startLobby();
+    const api = apiFor(server);
+    await expectSandboxError(createExeDevSandbox({ vm: "a-vm-name", create: true, api }), "invalid_argument");
+    await expectSandboxError(createExeDevSandbox({ cloneFrom: "Bad_Name", api }), "invalid_argument");
+    await expectSandboxError(createExeDevSandbox({ vm: "has space", api }), "invalid_argument");
+    const previous = process.env.EXE_VM_HOST;
+    delete process.env.EXE_VM_HOST;
+    try {
+      await expectSandboxError(createExeDevSandbox({ api }), "invalid_argument");
+    } finally {
+      if (previous !== undefined) process.env.EXE_VM_HOST = previous;
+    }
+    expect(server.requests.length).toBe(0);
+  });
+});
+
+describeWithSshd("createExeDevSandbox readiness probe", () => {
+  it("does not take the lobby answering for the VM, and deletes the VM it made", async () => {
+    // Every command on this server prints a banner instead of running, as the lobby would.
+    const sshd = await startSshd({ extraConfig: ["ForceCommand echo 'exe.dev repl: command not found'"] });
+    const lobby = await startLobbyServer({ sshStyle: "gateway" });
+    try {
+      lobby.intercept = (request) => {
+        if (request.words[0] !== "new") return undefined;
+        const reply = lobby.execute(request.words);
+        return {
+          ...reply,
+          body: {
+            ...(reply.body as object),
+            ssh_host: sshd.host,
+            ssh_port: sshd.port,
+            ssh_user: sshd.username,
+          },
+        };
+      };
+      const started = Date.now();
+      await expectSandboxError(
+        createExeDevSandbox({
+          create: true,
+          api: createExeDevApi({ baseUrl: lobby.url, token: lobby.token }),
+          privateKey: sshd.privateKey,
+          knownHostsPath: join(scratch, "probe-kh"),
+          connectRetryMs: 1500,
+        }),
+        "connection_failed",
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1400); // it kept trying until the deadline
+      expect(lobby.vms.size).toBe(0);
+    } finally {
+      await lobby.close();
+      await sshd.stop();
+    }
+  });
+});
+
+describe("createExeDevSandbox without sshd", () => {
+  it("builds <name>.exe.xyz only when there is no API to ask", async () => {
+    const saved = { token: process.env.EXE_API_TOKEN, key: process.env.EXE_API_KEY };
+    delete process.env.EXE_API_TOKEN;
+    delete process.env.EXE_API_KEY;
+    try {
+      // Port 1 on loopback is closed: the attempt fails fast, after resolving the target.
+      const error = await createExeDevSandbox({ vm: "some-vm-name", port: 1, readyTimeoutMs: 200 }).catch(
+        (e) => e,
+      );
+      expect(error.code).toBe("connection_failed");
+      expect(error.message).toContain("some-vm-name.exe.xyz");
+    } finally {
+      if (saved.token !== undefined) process.env.EXE_API_TOKEN = saved.token;
+      if (saved.key !== undefined) process.env.EXE_API_KEY = saved.key;
+    }
+  });
+});
