@@ -36,3 +36,16 @@ export { inspectToken, type VerifiedToken } from "./token/inspect-token.js";
 export { type MintTokenOptions, mintToken } from "./token/mint-token.js";
 export type { TokenPermissions } from "./token/payload.js";
 export { type VerifyTokenOptions, verifyToken } from "./token/verify-token.js";
+// Framework-neutral tools
+export { type BashToolInput, type BashToolOutput, bashTool } from "./tools/bash-tool.js";
+export { type EditFileToolInput, type EditFileToolOutput, editFileTool } from "./tools/edit-file-tool.js";
+export {
+  type ListedFile,
+  type ListFilesToolInput,
+  type ListFilesToolOutput,
+  listFilesTool,
+} from "./tools/list-files-tool.js";
+export { type ReadFileToolInput, type ReadFileToolOutput, readFileTool } from "./tools/read-file-tool.js";
+export type { ToolResult, ToolRunContext, ToolSpec } from "./tools/tool-spec.js";
+export { type AnyToolSpec, type ToolName, toolSpecs } from "./tools/tool-specs.js";
+export { type WriteFileToolInput, type WriteFileToolOutput, writeFileTool } from "./tools/write-file-tool.js";

@@ -1,3 +1,10 @@
+export {
+  type AdapterContractOptions,
+  type AdapterExecResult,
+  type AdapterHarness,
+  type AdapterSetup,
+  defineAdapterContract,
+} from "./adapter-contract.ts";
 export { describeWithSshd } from "./gate.ts";
 export { useSshd } from "./lazy.ts";
 export {

@@ -1,0 +1,162 @@
+import { randomBytes } from "node:crypto";
+import type { Sandbox } from "@exedev-sandbox/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/** The result shape every adapter can produce for a command, whatever its framework calls it. */
+export interface AdapterExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * One adapter, reached only through its host framework's own entry points (Flue's
+ * `sandboxFromDriver`, the AI SDK's tool loop, LangChain's `tool.invoke`, Paperclip's harness).
+ * Each method maps the framework's result back to plain values; nothing here may call core.
+ */
+export interface AdapterHarness {
+  exec(
+    command: string,
+    options?: { cwd?: string; timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<AdapterExecResult>;
+  readFile(path: string): Promise<string>;
+  writeFile(path: string, content: string): Promise<void>;
+}
+
+/** What the suite is handed by {@link AdapterContractOptions.setup}. */
+export interface AdapterSetup {
+  /** The adapter under test. */
+  harness: AdapterHarness;
+  /** A core sandbox on the same machine, used only to check what the adapter did. */
+  sandbox: Sandbox;
+  /** Releases everything setup made. */
+  dispose(): Promise<void>;
+  /** Makes the machine go away for good (stop the server / delete the VM), for the died test. */
+  killMachine?(): Promise<void>;
+}
+
+/** Options for {@link defineAdapterContract}. */
+export interface AdapterContractOptions {
+  setup(): Promise<AdapterSetup>;
+  /** What the framework can express; scenarios it cannot are skipped, visibly. */
+  capabilities?: { cwd?: boolean; timeout?: boolean; abort?: boolean };
+  /**
+   * How a failure (a missing file) reaches the caller: `"rejects"` (the harness call throws) or
+   * `"error-result"` (the harness returns text the model can read; `readFile` then resolves with
+   * text that mentions the path).
+   */
+  failures: "rejects" | "error-result";
+  /** Recognises the framework's "the sandbox died" error, when it defines one. */
+  isDiedError?(error: unknown): boolean;
+}
+
+/**
+ * Registers the scenarios every framework adapter must pass, against a real machine: files
+ * written through the adapter are the files the machine has (and back), commands keep exit codes
+ * and streams apart, timeouts kill the remote process, failures are reported the framework's way.
+ */
+export function defineAdapterContract(name: string, options: AdapterContractOptions): void {
+  const can = { cwd: true, timeout: true, abort: false, ...options.capabilities };
+  describe(`Adapter contract: ${name}`, () => {
+    let setup: AdapterSetup;
+    let root: string;
+    beforeAll(async () => {
+      setup = await options.setup();
+      root = `${setup.sandbox.homeDir}/adapter-${randomBytes(4).toString("hex")}`;
+      await setup.sandbox.mkdir(root, { recursive: true });
+    });
+    afterAll(async () => {
+      await setup?.sandbox.rm(root, { recursive: true, force: true }).catch(() => {});
+      await setup?.dispose();
+    });
+
+    it("writes files the machine sees, and reads files the machine wrote", async () => {
+      const text = "héllo ✓ 😀\nline two\n";
+      await setup.harness.writeFile(`${root}/from-adapter.txt`, text);
+      expect(await setup.sandbox.readFile(`${root}/from-adapter.txt`)).toBe(text);
+      await setup.sandbox.writeFile(`${root}/from-machine.txt`, "machine → adapter\n");
+      expect(await setup.harness.readFile(`${root}/from-machine.txt`)).toContain("machine → adapter");
+    });
+
+    it("creates parent directories when writing", async () => {
+      await setup.harness.writeFile(`${root}/a/b/c.txt`, "deep");
+      expect(await setup.sandbox.readFile(`${root}/a/b/c.txt`)).toBe("deep");
+    });
+
+    it("runs commands with exit codes and separate streams", async () => {
+      const ok = await setup.harness.exec("echo out; echo err >&2");
+      expect(ok).toMatchObject({ exitCode: 0 });
+      expect(ok.stdout).toContain("out");
+      expect(ok.stderr).toContain("err");
+      expect(ok.stdout).not.toContain("err");
+      expect((await setup.harness.exec("exit 3")).exitCode).toBe(3);
+    });
+
+    it.skipIf(!can.cwd)("runs commands in the requested directory", async () => {
+      expect((await setup.harness.exec("pwd", { cwd: root })).stdout.trim()).toBe(root);
+    });
+
+    it.skipIf(!can.timeout)("times out with exit 124 and kills the remote process", async () => {
+      const tag = `7${randomBytes(3).readUIntBE(0, 3)}.25`;
+      const result = await setup.harness.exec(`sleep ${tag}`, { timeoutMs: 600 });
+      expect(result.exitCode).toBe(124);
+      let left = "x";
+      for (let i = 0; i < 20 && left !== ""; i++) {
+        left = (
+          await setup.sandbox.exec(`ps -eo args= | grep -F 'sleep ${tag}' | grep -v grep || true`)
+        ).stdout.trim();
+        if (left) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(left).toBe("");
+    });
+
+    it.skipIf(!can.abort)("stops on abort and kills the remote process", async () => {
+      const tag = `6${randomBytes(3).readUIntBE(0, 3)}.25`;
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 400);
+      const outcome = await setup.harness.exec(`sleep ${tag}`, { signal: controller.signal }).then(
+        () => "resolved",
+        () => "rejected",
+      );
+      expect(outcome).toBe("rejected");
+      let left = "x";
+      for (let i = 0; i < 20 && left !== ""; i++) {
+        left = (
+          await setup.sandbox.exec(`ps -eo args= | grep -F 'sleep ${tag}' | grep -v grep || true`)
+        ).stdout.trim();
+        if (left) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(left).toBe("");
+    });
+
+    it("reports a missing file the framework's way", async () => {
+      const missing = `${root}/does-not-exist.txt`;
+      if (options.failures === "rejects") {
+        await expect(setup.harness.readFile(missing)).rejects.toBeDefined();
+      } else {
+        expect(await setup.harness.readFile(missing)).toMatch(/does-not-exist\.txt|not found|no such file/i);
+      }
+    });
+  });
+
+  if (options.isDiedError) {
+    const isDied = options.isDiedError;
+    describe(`Adapter contract: ${name} (machine gone)`, () => {
+      it("reports the framework's sandbox-died error once the machine is gone", async () => {
+        const setup = await options.setup();
+        try {
+          if (!setup.killMachine) throw new Error("the died test needs setup().killMachine");
+          expect((await setup.harness.exec("echo alive")).stdout).toContain("alive");
+          await setup.killMachine();
+          const error = await setup.harness.exec("echo gone").then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(isDied(error), `expected the framework's died error, got ${String(error)}`).toBe(true);
+        } finally {
+          await setup.dispose();
+        }
+      });
+    });
+  }
+}
