@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Sandbox } from "@exedev-sandbox/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { remainingProcesses } from "./remote-processes.ts";
 
 /** The result shape every adapter can produce for a command, whatever its framework calls it. */
 export interface AdapterExecResult {
@@ -100,14 +101,7 @@ export function defineAdapterContract(name: string, options: AdapterContractOpti
       const tag = `7${randomBytes(3).readUIntBE(0, 3)}.25`;
       const result = await setup.harness.exec(`sleep ${tag}`, { timeoutMs: 600 });
       expect(result.exitCode).toBe(124);
-      let left = "x";
-      for (let i = 0; i < 20 && left !== ""; i++) {
-        left = (
-          await setup.sandbox.exec(`ps -eo args= | grep -F 'sleep ${tag}' | grep -v grep || true`)
-        ).stdout.trim();
-        if (left) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(left).toBe("");
+      expect(await remainingProcesses(setup.sandbox, `sleep ${tag}`)).toBe("");
     });
 
     it.skipIf(!can.abort)("stops on abort and kills the remote process", async () => {
@@ -119,14 +113,7 @@ export function defineAdapterContract(name: string, options: AdapterContractOpti
         () => "rejected",
       );
       expect(outcome).toBe("rejected");
-      let left = "x";
-      for (let i = 0; i < 20 && left !== ""; i++) {
-        left = (
-          await setup.sandbox.exec(`ps -eo args= | grep -F 'sleep ${tag}' | grep -v grep || true`)
-        ).stdout.trim();
-        if (left) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      expect(left).toBe("");
+      expect(await remainingProcesses(setup.sandbox, `sleep ${tag}`)).toBe("");
     });
 
     it("reports a missing file the framework's way", async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Sandbox, SandboxErrorCode } from "@exedev-sandbox/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { remainingProcesses } from "./remote-processes.ts";
 
 /** Faults the server under test can produce on demand, to check recovery. */
 export interface SandboxContractFaults {
@@ -45,21 +46,7 @@ export function defineSandboxContract(name: string, options: SandboxContractOpti
     let sandbox: Sandbox;
     let root: string;
     const path = (...parts: string[]): string => [root, ...parts].join("/");
-    /** Lines of `ps` naming `tag`: empty once the processes are gone. */
-    const processesTagged = async (tag: string): Promise<string> => {
-      const result = await sandbox.exec(
-        `ps -eo args= | grep -F -- ${JSON.stringify(tag)} | grep -v grep || true`,
-      );
-      return result.stdout.trim();
-    };
-    const waitUntilGone = async (tag: string): Promise<string> => {
-      let left = await processesTagged(tag);
-      for (let i = 0; i < 20 && left !== ""; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        left = await processesTagged(tag);
-      }
-      return left;
-    };
+    const waitUntilGone = (tag: string): Promise<string> => remainingProcesses(sandbox, tag);
 
     beforeAll(async () => {
       sandbox = await options.create();
