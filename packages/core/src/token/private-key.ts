@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
-import { utils } from "ssh2";
+import { sshUtils as utils } from "../ssh/ssh2-runtime.js";
 import { invalidArgument, type SandboxError } from "../errors.js";
 import { type SshPublicKey, sshPublicKeyOf } from "./public-key.js";
 
