@@ -2,10 +2,17 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeWithSshd, expectSandboxError, type SshdServer, startSshd } from "@exedev-sandbox/testing";
+import {
+  describeWithSshd,
+  expectSandboxError,
+  type LobbyServer,
+  routeLobbyToSshd,
+  type SshdServer,
+  startLobbyServer,
+  startSshd,
+} from "@exedev-sandbox/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createExeDevApi } from "./api/exe-dev-api.js";
-import { type LobbyServer, startLobbyServer } from "./api/lobby-test-server.js";
 import { createExeDevSandbox } from "./exedev-sandbox.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-sandbox-test-"));
@@ -27,22 +34,7 @@ describeWithSshd("createExeDevSandbox (test lobby over HTTP + OpenSSH)", () => {
   /** A lobby whose VMs are all reached through the loopback sshd, as the gateway form does. */
   async function startLobby(): Promise<LobbyServer> {
     lobby = await startLobbyServer({ sshStyle: "gateway" });
-    const pointAtSshd = (record: Record<string, unknown>) => ({
-      ...record,
-      ssh_host: sshd.host,
-      ssh_port: sshd.port,
-      ssh_user: sshd.username,
-      ssh_dest: `${sshd.username}@${sshd.host}`,
-    });
-    lobby.intercept = (request) => {
-      const [command] = request.words;
-      if (command !== "new" && command !== "cp" && command !== "ls") return undefined;
-      const reply = lobby.execute(request.words);
-      if (reply.status !== 200 || typeof reply.body !== "object" || reply.body === null) return reply;
-      const body = reply.body as Record<string, unknown>;
-      if (Array.isArray(body.vms)) return { ...reply, body: { vms: body.vms.map(pointAtSshd) } };
-      return { ...reply, body: pointAtSshd(body) };
-    };
+    routeLobbyToSshd(lobby, sshd);
     return lobby;
   }
   const ssh = () => ({

@@ -8,6 +8,18 @@ export {
 export { describeWithSshd } from "./gate.ts";
 export { useSshd } from "./lazy.ts";
 export {
+  type LobbyArgs,
+  type LobbyReply,
+  type LobbyRequest,
+  type LobbyServer,
+  type LobbyServerOptions,
+  parseLobbyArgs,
+  routeLobbyToSshd,
+  type StoredVm,
+  splitLobbyWords,
+  startLobbyServer,
+} from "./lobby-server.ts";
+export {
   defineSandboxContract,
   expectSandboxError,
   type SandboxContractFaults,

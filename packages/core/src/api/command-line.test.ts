@@ -1,3 +1,4 @@
+import { type LobbyServer, parseLobbyArgs, splitLobbyWords, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSandboxError } from "../errors.js";
 import {
@@ -7,7 +8,6 @@ import {
   MAX_SETUP_SCRIPT_BYTES,
 } from "./command-line.js";
 import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
-import { type LobbyServer, parseLobbyArgs, splitLobbyWords, startLobbyServer } from "./lobby-test-server.js";
 
 function expectInvalid(run: () => unknown, pattern?: RegExp): void {
   try {

@@ -1,8 +1,8 @@
 import { createServer } from "node:net";
+import { type LobbyReply, type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isSandboxError, type SandboxError } from "../errors.js";
 import { createExeDevApi, type ExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
-import { type LobbyReply, type LobbyServer, startLobbyServer } from "./lobby-test-server.js";
 
 let server: LobbyServer;
 

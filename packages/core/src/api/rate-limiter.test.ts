@@ -1,6 +1,6 @@
+import { type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
-import { type LobbyServer, startLobbyServer } from "./lobby-test-server.js";
 import { createRateLimiter } from "./rate-limiter.js";
 
 describe("createRateLimiter", () => {

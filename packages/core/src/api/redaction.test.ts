@@ -1,9 +1,9 @@
 import { createServer } from "node:net";
 import { inspect } from "node:util";
+import { type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isSandboxError, type SandboxError } from "../errors.js";
 import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
-import { type LobbyServer, startLobbyServer } from "./lobby-test-server.js";
 
 const TOKEN = "exe0.eyJzZWNyZXQtdG9rZW4tcGF5bG9hZCI6MX0.c2lnbmF0dXJlLXNlY3JldA";
 const ENV_SECRET = "hunter2-env-secret-'quoted' $value";

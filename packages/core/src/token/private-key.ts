@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
-import { sshUtils as utils } from "../ssh/ssh2-runtime.js";
 import { invalidArgument, type SandboxError } from "../errors.js";
+import { sshUtils as utils } from "../ssh/ssh2-runtime.js";
 import { type SshPublicKey, sshPublicKeyOf } from "./public-key.js";
 
 /** A private key ready to sign, with its SSH public key. */

@@ -381,3 +381,30 @@ export async function startLobbyServer(options: LobbyServerOptions = {}): Promis
   };
   return lobby;
 }
+
+/**
+ * Makes every VM the lobby creates, clones or lists reachable through `sshd` (the gateway form
+ * exe.dev uses: `ssh_host`/`ssh_port`/`ssh_user`), so lifecycle code can be tested end to end
+ * against a real OpenSSH server.
+ */
+export function routeLobbyToSshd(
+  lobby: LobbyServer,
+  sshd: { host: string; port: number; username: string },
+): void {
+  const pointAtSshd = (record: Record<string, unknown>) => ({
+    ...record,
+    ssh_host: sshd.host,
+    ssh_port: sshd.port,
+    ssh_user: sshd.username,
+    ssh_dest: `${sshd.username}@${sshd.host}`,
+  });
+  lobby.intercept = (request) => {
+    const [command] = request.words;
+    if (command !== "new" && command !== "cp" && command !== "ls") return undefined;
+    const reply = lobby.execute(request.words);
+    if (reply.status !== 200 || typeof reply.body !== "object" || reply.body === null) return reply;
+    const body = reply.body as Record<string, unknown>;
+    if (Array.isArray(body.vms)) return { ...reply, body: { vms: body.vms.map(pointAtSshd) } };
+    return { ...reply, body: pointAtSshd(body) };
+  };
+}
