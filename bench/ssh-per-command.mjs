@@ -1,9 +1,7 @@
 // The way existing exe.dev plugins do it, for comparison: one `ssh` process per operation
 // (files go through `cat`), with the plugins' own argv. Written only for this benchmark.
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 
-const run = promisify(execFile);
 const quote = (word) => `'${word.replaceAll("'", `'\\''`)}'`;
 
 /** A tool loop leg that spawns `ssh` for every step. */
@@ -64,5 +62,3 @@ export function sshPerCommandLeg({ host, port, username, keyPath, knownHostsPath
     },
   };
 }
-
-export { run };
