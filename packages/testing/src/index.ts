@@ -6,6 +6,7 @@ export {
   defineAdapterContract,
 } from "./adapter-contract.ts";
 export { describeWithSshd } from "./gate.ts";
+export { remainingProcesses } from "./remote-processes.ts";
 export { useSshd } from "./lazy.ts";
 export {
   type LobbyArgs,

@@ -1,0 +1,11 @@
+// AI SDK tools
+
+// The AI SDK's experimental sandbox session (experimental, as the SDK's interface is)
+export {
+  type AiSdkSandboxOptions,
+  createAiSdkSandbox,
+  createAiSdkSandbox as experimental_createAiSdkSandbox,
+} from "./ai-sdk-sandbox.js";
+// bash-tool
+export { type BashToolSandbox, toBashToolSandbox } from "./bash-tool-sandbox.js";
+export { createExeDevTools, type ExeDevToolsOptions } from "./tools.js";
