@@ -8,6 +8,7 @@ export {
   type ExeDevApiOptions,
   type RemoveVmResult,
 } from "./api/exe-dev-api.js";
+export { type LobbyArgs, parseLobbyArgs, splitLobbyWords } from "./api/lobby-words.js";
 export type { VmInfo } from "./api/vm-info.js";
 export { generateVmName, validateVmName } from "./api/vm-name.js";
 export type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";

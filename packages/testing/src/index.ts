@@ -6,20 +6,17 @@ export {
   defineAdapterContract,
 } from "./adapter-contract.ts";
 export { describeWithSshd } from "./gate.ts";
-export { remainingProcesses } from "./remote-processes.ts";
 export { useSshd } from "./lazy.ts";
 export {
-  type LobbyArgs,
   type LobbyReply,
   type LobbyRequest,
   type LobbyServer,
   type LobbyServerOptions,
-  parseLobbyArgs,
   routeLobbyToSshd,
   type StoredVm,
-  splitLobbyWords,
   startLobbyServer,
 } from "./lobby-server.ts";
+export { remainingProcesses } from "./remote-processes.ts";
 export {
   defineSandboxContract,
   expectSandboxError,

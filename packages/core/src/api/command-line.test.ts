@@ -1,4 +1,4 @@
-import { type LobbyServer, parseLobbyArgs, splitLobbyWords, startLobbyServer } from "@exedev-sandbox/testing";
+import { type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSandboxError } from "../errors.js";
 import {
@@ -8,6 +8,7 @@ import {
   MAX_SETUP_SCRIPT_BYTES,
 } from "./command-line.js";
 import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
+import { parseLobbyArgs, splitLobbyWords } from "./lobby-words.js";
 
 function expectInvalid(run: () => unknown, pattern?: RegExp): void {
   try {
