@@ -1,0 +1,1 @@
+export { type Emulator, type EmulatorFaults, type StartEmulatorOptions, startEmulator } from "./emulator.js";
