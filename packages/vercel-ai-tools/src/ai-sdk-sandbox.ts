@@ -68,8 +68,16 @@ export function createAiSdkSandbox(
     });
     let out!: ReadableStreamDefaultController<Uint8Array>;
     let err!: ReadableStreamDefaultController<Uint8Array>;
-    const stdout = new ReadableStream<Uint8Array>({ start: (c) => void (out = c) });
-    const stderr = new ReadableStream<Uint8Array>({ start: (c) => void (err = c) });
+    const stdout = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        out = controller;
+      },
+    });
+    const stderr = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        err = controller;
+      },
+    });
     const finished = sandbox
       .exec(request.command, {
         cwd: request.workingDirectory === undefined ? base : at(request.workingDirectory),
