@@ -4,8 +4,7 @@
 // set it runs the same against the real exe.dev.
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import ssh2 from "ssh2";
-import { createExeDevApi, createExeDevSandbox, mintToken } from "../packages/core/dist/index.js";
+import { createExeDevApi, createExeDevSandbox, generateSshKeyPair, mintToken } from "../packages/core/dist/index.js";
 
 const live = Boolean(process.env.EXE_API_TOKEN || process.env.EXE_API_KEY);
 const dim = (text) => (process.stdout.isTTY ? `\x1b[2m${text}\x1b[0m` : text);
@@ -38,19 +37,19 @@ if (live) {
 } else {
   const { startEmulator } = await import("../packages/emulator/dist/index.js");
   emulator = await step("started the emulator (HTTP API + SSH gateway on loopback)", () => startEmulator());
-  const key = ssh2.utils.generateKeyPairSync("ed25519", { comment: "exedev-demo" });
-  await step("registered a freshly generated Ed25519 key", () => emulator.registerKey(key.public, "demo"));
+  const key = generateSshKeyPair("exedev-demo");
+  await step("registered a freshly generated Ed25519 key", () => emulator.registerKey(key.publicKey, "demo"));
   const token = await step(
     "minted an exe0 token with core's mintToken (cmds new, ls, rm, cp; 1 h expiry)",
     () =>
       mintToken({
-        privateKey: key.private,
+        privateKey: key.privateKey,
         permissions: { exp: Math.floor(Date.now() / 1000) + 3600, cmds: ["new", "ls", "rm", "cp", "whoami"] },
       }),
   );
   show(`${token.slice(0, 48)}…`);
   api = createExeDevApi({ baseUrl: emulator.apiUrl, token });
-  ssh = { privateKey: key.private, hostKey: "accept-new", knownHostsPath: `${emulator.dataDir}/known_hosts` };
+  ssh = { privateKey: key.privateKey, hostKey: "accept-new", knownHostsPath: `${emulator.dataDir}/known_hosts` };
 }
 
 const sandbox = await step("created a VM through the API and waited until it runs commands", () =>

@@ -14,6 +14,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createExeDevApi } from "./api/exe-dev-api.js";
 import { createExeDevSandbox } from "./exedev-sandbox.js";
+import { generateSshKeyPair } from "./ssh/key-pair.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-sandbox-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -116,8 +117,7 @@ describeWithSshd("createExeDevSandbox (test lobby over HTTP + OpenSSH)", () => {
 
   it("deletes a VM it created when it cannot connect to it", async () => {
     const server = await startLobby();
-    const { utils } = (await import("ssh2")).default;
-    const wrongKey = utils.generateKeyPairSync("ed25519").private;
+    const wrongKey = generateSshKeyPair().privateKey;
     await expectSandboxError(
       createExeDevSandbox({
         create: true,

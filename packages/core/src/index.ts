@@ -30,6 +30,7 @@ export type {
 // SSH transport
 export type { ConnectOptions } from "./ssh/connect-options.js";
 export { fingerprintOf, type HostKeyPolicy } from "./ssh/host-key.js";
+export { generateSshKeyPair, type SshKeyPair } from "./ssh/key-pair.js";
 export { shellQuote } from "./ssh/shell-quote.js";
 export { connectSandbox, SshSandbox } from "./ssh/ssh-sandbox.js";
 // exe0 tokens

@@ -4,9 +4,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { connectSandbox, createExeDevApi, createExeDevSandbox, mintToken } from "@exedev-sandbox/core";
+import {
+  connectSandbox,
+  createExeDevApi,
+  createExeDevSandbox,
+  generateSshKeyPair,
+  mintToken,
+} from "@exedev-sandbox/core";
 import { defineSandboxContract, expectSandboxError } from "@exedev-sandbox/testing";
-import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Emulator, startEmulator } from "./index.js";
 
@@ -14,7 +19,7 @@ const SFTP_IDLE_CLOSE_MS = 2000;
 // Never execFileSync here: the emulator runs in this process, so a blocked event loop could not answer.
 const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), "exedev-emulator-test-"));
-const client = ssh2.utils.generateKeyPairSync("ed25519", { comment: "test-client" });
+const client = generateSshKeyPair("test-client");
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 async function post(emulator: Emulator, body: string, token?: string, method = "POST") {
@@ -40,7 +45,7 @@ describe("emulator", () => {
   let emulator: Emulator;
   beforeAll(async () => {
     emulator = await startEmulator({ faults: { sftpIdleCloseMs: SFTP_IDLE_CLOSE_MS } });
-    emulator.registerKey(client.public, "test-client");
+    emulator.registerKey(client.publicKey, "test-client");
   });
   afterAll(async () => {
     await emulator?.stop();
@@ -50,7 +55,7 @@ describe("emulator", () => {
     host: emulator.sshHost,
     port: emulator.sshPort,
     username: `vm+${name}`,
-    privateKey: client.private,
+    privateKey: client.privateKey,
     knownHostsPath: join(scratch, `known_hosts-${randomBytes(3).toString("hex")}`),
   });
 
@@ -65,7 +70,7 @@ describe("emulator", () => {
     const sandbox = await createExeDevSandbox({
       create: { tags: ["demo"] },
       api: client1,
-      privateKey: client.private,
+      privateKey: client.privateKey,
       knownHostsPath: join(scratch, "kh-life"),
     });
     expect(sandbox.vm.sshUser).toBe(`vm+${sandbox.vm.name}`);
@@ -73,7 +78,7 @@ describe("emulator", () => {
     const clone = await createExeDevSandbox({
       cloneFrom: sandbox.vm.name,
       api: client1,
-      privateKey: client.private,
+      privateKey: client.privateKey,
       knownHostsPath: join(scratch, "kh-life"),
     });
     expect(await clone.readFile(`${clone.homeDir}/state.txt`)).toBe("carried over");
@@ -87,7 +92,7 @@ describe("emulator", () => {
   it("works with OpenSSH's own ssh and sftp clients", async () => {
     const vm = await api().newVm();
     const key = join(scratch, "id_test");
-    writeFileSync(key, client.private, { mode: 0o600 });
+    writeFileSync(key, client.privateKey, { mode: 0o600 });
     const common = [
       "-i",
       key,
@@ -122,7 +127,7 @@ describe("emulator", () => {
 
   it("refuses SSH logins with unregistered keys or for unknown VMs, and keeps serving", async () => {
     const vm = await api().newVm();
-    const stranger = ssh2.utils.generateKeyPairSync("ed25519").private;
+    const stranger = generateSshKeyPair().privateKey;
     await expectSandboxError(connectSandbox({ ...sshTo(vm.name), privateKey: stranger }), "auth_failed");
     await expectSandboxError(connectSandbox(sshTo("no-such-vm-here")), "auth_failed");
     const ok = await connectSandbox(sshTo(vm.name));
@@ -136,7 +141,7 @@ describe("emulator", () => {
     const unauthorized = await post(emulator, "whoami", "exe0.garbage.token");
     expect(unauthorized).toMatchObject({ status: 401, lines: [{ error: "invalid token" }] });
     expect(unauthorized.headers.get("www-authenticate")).toBe("Bearer");
-    const stranger = ssh2.utils.generateKeyPairSync("ed25519").private;
+    const stranger = generateSshKeyPair().privateKey;
     expect((await post(emulator, "whoami", mintToken({ privateKey: stranger }))).status).toBe(401);
     const expired = mintToken({
       privateKey: readFileSync(join(emulator.dataDir, "emulator_ed25519"), "utf8"),
@@ -176,9 +181,9 @@ describe("emulator", () => {
   });
 
   it("rate-limits each key at 60 requests before refilling", async () => {
-    const other = ssh2.utils.generateKeyPairSync("ed25519");
-    emulator.registerKey(other.public, "burst");
-    const token = mintToken({ privateKey: other.private, permissions: { cmds: ["help"] } });
+    const other = generateSshKeyPair();
+    emulator.registerKey(other.publicKey, "burst");
+    const token = mintToken({ privateKey: other.privateKey, permissions: { cmds: ["help"] } });
     const statuses = await Promise.all(
       Array.from({ length: 65 }, () => post(emulator, "help", token).then((r) => r.status)),
     );
@@ -204,7 +209,7 @@ describe("emulator state", () => {
   it("survives a restart when dataDir is given", async () => {
     const dataDir = join(scratch, "persist");
     const first = await startEmulator({ dataDir });
-    first.registerKey(client.public);
+    first.registerKey(client.publicKey);
     const vm = await createExeDevApi({ baseUrl: first.apiUrl, token: first.createToken() }).newVm({
       name: "persisted-vm",
     });
@@ -212,7 +217,7 @@ describe("emulator state", () => {
       host: first.sshHost,
       port: first.sshPort,
       username: `vm+${vm.name}`,
-      privateKey: client.private,
+      privateKey: client.privateKey,
       knownHostsPath: join(scratch, "kh-persist"),
     });
     await sandbox.writeFile(`${sandbox.homeDir}/kept.txt`, "still here");
@@ -228,7 +233,7 @@ describe("emulator state", () => {
         host: second.sshHost,
         port: second.sshPort,
         username: "vm+persisted-vm",
-        privateKey: client.private,
+        privateKey: client.privateKey,
         knownHostsPath: join(scratch, "kh-persist"),
         hostKey: "strict",
       });

@@ -3,7 +3,13 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fingerprintOf, mintToken, SandboxError, type TokenPermissions } from "@exedev-sandbox/core";
+import {
+  fingerprintOf,
+  generateSshKeyPair,
+  mintToken,
+  SandboxError,
+  type TokenPermissions,
+} from "@exedev-sandbox/core";
 import ssh2 from "ssh2";
 import { type ApiFaults, createHttpApi } from "./http-api.js";
 import { EMULATOR_COMMANDS, LobbyCommands } from "./lobby-commands.js";
@@ -61,10 +67,10 @@ function loadOrCreateKey(path: string): { private: string; public: string } {
   if (existsSync(path) && existsSync(`${path}.pub`)) {
     return { private: readFileSync(path, "utf8"), public: readFileSync(`${path}.pub`, "utf8").trim() };
   }
-  const pair = ssh2.utils.generateKeyPairSync("ed25519", { comment: "exedev-emulator" });
-  writeFileSync(path, pair.private, { mode: 0o600 });
-  writeFileSync(`${path}.pub`, `${pair.public}\n`);
-  return pair;
+  const pair = generateSshKeyPair("exedev-emulator");
+  writeFileSync(path, pair.privateKey, { mode: 0o600 });
+  writeFileSync(`${path}.pub`, `${pair.publicKey}\n`);
+  return { private: pair.privateKey, public: pair.publicKey };
 }
 
 /**

@@ -13,7 +13,7 @@ import {
 import { connect, createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import ssh2 from "ssh2";
+import { generateSshKeyPair } from "@exedev-sandbox/core";
 
 /** Options for {@link startSshd}. */
 export interface StartSshdOptions {
@@ -186,12 +186,12 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
 
   const dir = mkdtempSync(join(tmpdir(), "exedev-sshd-"));
   chmodSync(dir, 0o755); // the login user reads authorized_keys from here
-  const hostKey = ssh2.utils.generateKeyPairSync("ed25519");
-  const clientKey = ssh2.utils.generateKeyPairSync("ed25519", { comment: "exedev-sandbox-test" });
-  writeFileSync(join(dir, "host_ed25519"), hostKey.private, { mode: 0o600 });
-  writeFileSync(join(dir, "authorized_keys"), `${clientKey.public}\n`, { mode: 0o644 });
+  const hostKey = generateSshKeyPair();
+  const clientKey = generateSshKeyPair("exedev-sandbox-test");
+  writeFileSync(join(dir, "host_ed25519"), hostKey.privateKey, { mode: 0o600 });
+  writeFileSync(join(dir, "authorized_keys"), `${clientKey.publicKey}\n`, { mode: 0o644 });
   writeFileSync(join(dir, "known_hosts"), "", { mode: 0o644 });
-  const hostBlob = Buffer.from(hostKey.public.split(" ")[1] ?? "", "base64");
+  const hostBlob = Buffer.from(hostKey.publicKey.split(" ")[1] ?? "", "base64");
   const hostKeyFingerprint = `SHA256:${createHash("sha256").update(hostBlob).digest("base64").replace(/=+$/, "")}`;
 
   const port = await freePort();
@@ -235,8 +235,8 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     host: "127.0.0.1",
     port,
     username,
-    privateKey: clientKey.private,
-    publicKey: clientKey.public,
+    privateKey: clientKey.privateKey,
+    publicKey: clientKey.publicKey,
     hostKeyFingerprint,
     knownHostsPath: join(dir, "known_hosts"),
     dir,
@@ -244,7 +244,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
       host: "127.0.0.1",
       port,
       username,
-      privateKey: clientKey.private,
+      privateKey: clientKey.privateKey,
       knownHostsPath: join(dir, "known_hosts"),
       hostKey: { sha256: hostKeyFingerprint },
     }),

@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { utils } from "ssh2";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkHostKeyPolicy, fingerprintOf, HostKeyVerifier, knownHostsName } from "./host-key.js";
+import { generateSshKeyPair } from "./key-pair.js";
 
 const dir = mkdtempSync(join(tmpdir(), "exedev-hostkey-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const key = utils.generateKeyPairSync("ed25519").public; // "ssh-ed25519 AAAA... comment"
+const key = generateSshKeyPair().publicKey; // "ssh-ed25519 AAAA... comment"
 const blob = Buffer.from(key.split(" ")[1] ?? "", "base64");
 
 function verifierFor(knownHosts: string, host = "vm.exe.xyz", port = 22) {

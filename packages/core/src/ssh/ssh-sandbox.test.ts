@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeWithSshd, expectSandboxError, type SshdServer, startSshd } from "@exedev-sandbox/testing";
-import { utils } from "ssh2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectSandbox, isSandboxError } from "../index.js";
+import { generateSshKeyPair } from "./key-pair.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-ssh-test-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -45,7 +45,7 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
     });
 
     it("refuses a changed host key and names the fingerprint it saw", async () => {
-      const other = utils.generateKeyPairSync("ed25519").public;
+      const other = generateSshKeyPair().publicKey;
       const knownHostsPath = scratchFile("known_hosts", `[127.0.0.1]:${server.port} ${other}\n`);
       const error = await connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath }).catch(
         (e) => e,
@@ -118,7 +118,7 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
     const knownHostsPath = () => scratchFile("known_hosts");
 
     it("fails with one error listing what was tried, without key material", async () => {
-      const wrong = utils.generateKeyPairSync("ed25519").private;
+      const wrong = generateSshKeyPair().privateKey;
       const error = await connectSandbox({
         ...base(),
         privateKey: wrong,
@@ -131,7 +131,7 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
     });
 
     it("falls through a key that does not work to one that does", async () => {
-      const wrong = utils.generateKeyPairSync("ed25519").private;
+      const wrong = generateSshKeyPair().privateKey;
       const keyPath = scratchFile("id_ed25519", server.privateKey);
       const sandbox = await connectSandbox({
         ...base(),
@@ -243,7 +243,7 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
       await expectSandboxError(
         connectSandbox({
           ...base(),
-          privateKey: utils.generateKeyPairSync("ed25519").private,
+          privateKey: generateSshKeyPair().privateKey,
           knownHostsPath: scratchFile("known_hosts"),
           connectRetryMs: 10_000,
         }),
