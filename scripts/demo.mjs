@@ -4,7 +4,12 @@
 // set it runs the same against the real exe.dev.
 import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
-import { createExeDevApi, createExeDevSandbox, generateSshKeyPair, mintToken } from "../packages/core/dist/index.js";
+import {
+  createExeDevApi,
+  createExeDevSandbox,
+  generateSshKeyPair,
+  mintToken,
+} from "../packages/core/dist/index.js";
 
 const live = Boolean(process.env.EXE_API_TOKEN || process.env.EXE_API_KEY);
 const dim = (text) => (process.stdout.isTTY ? `\x1b[2m${text}\x1b[0m` : text);
@@ -49,7 +54,11 @@ if (live) {
   );
   show(`${token.slice(0, 48)}…`);
   api = createExeDevApi({ baseUrl: emulator.apiUrl, token });
-  ssh = { privateKey: key.privateKey, hostKey: "accept-new", knownHostsPath: `${emulator.dataDir}/known_hosts` };
+  ssh = {
+    privateKey: key.privateKey,
+    hostKey: "accept-new",
+    knownHostsPath: `${emulator.dataDir}/known_hosts`,
+  };
 }
 
 const sandbox = await step("created a VM through the API and waited until it runs commands", () =>
