@@ -179,9 +179,12 @@ export class SshConnection {
   /**
    * After an operation saw the connection drop: the error to report. Tries to reconnect; if that
    * works the operation's fate is unknown (`connection_failed`, retryable), otherwise `sandbox_died`.
+   * `client` is the connection the operation used: ssh2 can fail calls on a dead socket before it
+   * emits `close`, so a still-current client is forgotten first rather than handed back as live.
    */
-  async lostError(operation: string): Promise<SandboxError> {
+  async lostError(operation: string, client?: Client): Promise<SandboxError> {
     if (this.closed) return closedError();
+    if (client) this.forget(client);
     try {
       await this.get();
       return new SandboxError(
@@ -191,6 +194,14 @@ export class SshConnection {
     } catch (error) {
       return SandboxError.isInstance(error) ? error : diedError(error);
     }
+  }
+
+  /** Drops `client` if it is still the live connection, and tells the listeners it was lost. */
+  private forget(client: Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.end();
+    for (const listener of this.lostListeners) listener(client);
   }
 
   /** Closes the connection; later calls reject with code `closed`. Idempotent. */
@@ -232,11 +243,7 @@ export class SshConnection {
     client.on("error", () => {
       // Errors are followed by `close`, handled below; operations report their own failures.
     });
-    client.once("close", () => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      for (const listener of this.lostListeners) listener(client);
-    });
+    client.once("close", () => this.forget(client));
     return client;
   }
 }

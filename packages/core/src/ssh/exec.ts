@@ -130,14 +130,14 @@ export async function runExec(
         buildRemoteCommand(checked.command, checked.cwd, checked.env),
       );
     } catch (error) {
-      if (error instanceof ConnectionGone) throw await context.connection.lostError("exec");
+      if (error instanceof ConnectionGone) throw await context.connection.lostError("exec", client);
       throw error;
     }
     const outcome = await runOnChannel(context, opened, checked, stdout, stderr, stop.signal);
     if (cancelReason === "abort") throw abortedError(signal);
     if (cancelReason === "timeout") return finish(124);
     if (outcome.exitCode !== undefined) return finish(outcome.exitCode);
-    if (!context.connection.isCurrent(client)) throw await context.connection.lostError("exec");
+    if (!context.connection.isCurrent(client)) throw await context.connection.lostError("exec", client);
     throw new SandboxError(
       "channel_failed",
       "The server closed the command's channel without an exit status.",

@@ -99,7 +99,7 @@ export class SftpSession {
         if (!(error instanceof SessionClosed)) throw mapSftpError(error, operation, options.path);
         if (attempt === 0 && (idempotent || !sent)) continue;
         if (!this.connection.isCurrent(session.client))
-          throw await this.connection.lostError(`SFTP ${operation}`);
+          throw await this.connection.lostError(`SFTP ${operation}`, session.client);
         throw new SandboxError(
           "io_error",
           `The SFTP session closed during ${operation}; it may or may not have completed.`,
@@ -135,7 +135,7 @@ export class SftpSession {
     } catch (error) {
       if (error instanceof SessionClosed) {
         if (!this.connection.isCurrent(session.client))
-          throw await this.connection.lostError(`SFTP ${operation}`);
+          throw await this.connection.lostError(`SFTP ${operation}`, session.client);
         throw new SandboxError("io_error", `The SFTP session closed during ${operation}.`, {
           retryable: true,
         });
@@ -174,7 +174,7 @@ export class SftpSession {
           (callback) => client.sftp(callback),
         );
       } catch (error) {
-        if (error instanceof ConnectionGone) throw await this.connection.lostError("opening SFTP");
+        if (error instanceof ConnectionGone) throw await this.connection.lostError("opening SFTP", client);
         throw error;
       }
       const session: OpenSession = { sftp, client, closed: false, onClose: new Set(), release };
