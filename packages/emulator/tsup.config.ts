@@ -1,10 +1,4 @@
 import { defineConfig } from "tsup";
+import { libraryConfig } from "../../tsup.shared.ts";
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/cli.ts"],
-  format: ["esm"],
-  target: "node22",
-  dts: { entry: "src/index.ts" },
-  sourcemap: true,
-  clean: true,
-});
+export default defineConfig(libraryConfig(["src/index.ts", "src/cli.ts"], "src/index.ts"));

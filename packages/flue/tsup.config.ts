@@ -1,10 +1,4 @@
 import { defineConfig } from "tsup";
+import { libraryConfig } from "../../tsup.shared.ts";
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm"],
-  target: "node22",
-  dts: true,
-  sourcemap: true,
-  clean: true,
-});
+export default defineConfig(libraryConfig(["src/index.ts"]));
