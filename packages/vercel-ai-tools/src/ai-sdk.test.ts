@@ -7,11 +7,16 @@ import {
   type SshdServer,
   startSshd,
 } from "@exedev-sandbox/testing";
-import { generateText, stepCountIs } from "ai";
+import { generateText, jsonSchema, stepCountIs, type ToolSet, tool } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 import { createBashTool } from "bash-tool";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAiSdkSandbox, createExeDevTools, toBashToolSandbox } from "./index.js";
+import {
+  createAiSdkSandbox,
+  createExeDevTools,
+  experimental_createAiSdkSandbox,
+  toBashToolSandbox,
+} from "./index.js";
 
 const usage = {
   inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
@@ -29,54 +34,64 @@ const answer = (text: string) => ({
   usage,
   warnings: [],
 });
-/** The text of every tool result the mock model was shown, in order. */
-function toolResultsSeen(model: MockLanguageModelV4): string[] {
-  const last = model.doGenerateCalls.at(-1)?.prompt ?? [];
-  return last
+
+/** The tool-result outputs in the prompt of the mock model's `call`-th call (0-based), in order. */
+function toolOutputsSeen(model: MockLanguageModelV4, call: number): Array<{ type: string; value: unknown }> {
+  return (model.doGenerateCalls[call]?.prompt ?? [])
     .filter((message) => message.role === "tool")
     .flatMap((message) => message.content)
-    .map((part) => JSON.stringify((part as { output?: unknown }).output));
+    .map((part) => (part as { output: { type: string; value: unknown } }).output);
+}
+
+/**
+ * One tool call through the SDK's own loop: the mock model asks for `toolName`, generateText
+ * validates the input, runs the tool with its abortSignal and shows the model the result.
+ */
+async function callThroughLoop(
+  tools: ToolSet,
+  toolName: string,
+  input: unknown,
+  abortSignal?: AbortSignal,
+): Promise<{ output: { ok: boolean; text: string; [key: string]: unknown }; seen: string }> {
+  const model = new MockLanguageModelV4({ doGenerate: [toolCall("c", toolName, input), answer("done")] });
+  const result = await generateText({ model, tools, prompt: "go", stopWhen: stepCountIs(2), abortSignal });
+  const toolResult = result.steps[0]?.toolResults[0];
+  if (!toolResult) throw new Error(`no tool result: ${JSON.stringify(result.steps[0]?.content)}`);
+  const seen = toolOutputsSeen(model, 1)[0];
+  return { output: toolResult.output, seen: String(seen?.value) };
 }
 
 describeWithSshd("AI SDK tools on OpenSSH", () => {
-  defineAdapterContract("vercel-ai-tools (tool execute)", {
+  defineAdapterContract("vercel-ai-tools (generateText tool loop)", {
     failures: "error-result",
     capabilities: { cwd: true, timeout: true, abort: true },
     async setup() {
       const server = await startSshd();
       const sandbox = await connectSandbox(server.connectOptions());
-      const tools = createExeDevTools(sandbox);
-      const call = async (name: string, input: unknown, abortSignal?: AbortSignal) =>
-        (await tools[name]!.execute!(
-          input as never,
-          { toolCallId: "t", messages: [], abortSignal, context: {} } as never,
-        )) as {
-          ok: boolean;
-          text: string;
-          [key: string]: unknown;
-        };
+      const tools: ToolSet = createExeDevTools(sandbox);
       return {
         sandbox,
         harness: {
           exec: async (command, options) => {
-            const result = await call(
+            const { output } = await callThroughLoop(
+              tools,
               "bash",
               { command, cwd: options?.cwd, timeoutMs: options?.timeoutMs },
               options?.signal,
             );
             return {
-              exitCode: result.exitCode as number,
-              stdout: result.stdout as string,
-              stderr: result.stderr as string,
+              exitCode: output.exitCode as number,
+              stdout: output.stdout as string,
+              stderr: output.stderr as string,
             };
           },
           readFile: async (path) => {
-            const result = await call("readFile", { path });
-            return result.ok ? (result.content as string) : result.text;
+            const { output, seen } = await callThroughLoop(tools, "readFile", { path });
+            return output.ok ? (output.content as string) : seen; // the error text the model read
           },
           writeFile: async (path, content) => {
-            const result = await call("writeFile", { path, content });
-            if (!result.ok) throw new Error(result.text);
+            const { output } = await callThroughLoop(tools, "writeFile", { path, content });
+            if (!output.ok) throw new Error(output.text);
           },
         },
         dispose: async () => {
@@ -118,24 +133,44 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
         stopWhen: stepCountIs(5),
       });
       expect(result.text).toBe("The file says hello.");
+      expect(result.steps).toHaveLength(3);
       const toolResults = result.steps.flatMap((step) => step.toolResults);
-      expect(toolResults.map((r) => r.toolName)).toEqual(["writeFile", "bash"]);
+      expect(toolResults.map((r) => [r.toolCallId, r.toolName])).toEqual([
+        ["c1", "writeFile"],
+        ["c2", "bash"],
+      ]);
+      expect(toolResults[0]?.output).toEqual({
+        ok: true,
+        text: `Wrote 21 bytes to ${cwd}/notes/hello.txt.`,
+        path: `${cwd}/notes/hello.txt`,
+        bytes: 21,
+      });
       expect(toolResults[1]?.output).toMatchObject({
         ok: true,
         exitCode: 0,
         stdout: "hello from the model\n",
+        stderr: "",
+        timedOut: false,
       });
       expect(await sandbox.readFile(`${cwd}/notes/hello.txt`)).toBe("hello from the model\n");
-      expect(toolResultsSeen(model).at(-1)).toContain("hello from the model");
+      // The model read the compact text, not the structured result.
+      expect(toolOutputsSeen(model, 1)).toEqual([
+        { type: "text", value: `Wrote 21 bytes to ${cwd}/notes/hello.txt.` },
+      ]);
+      expect(toolOutputsSeen(model, 2)[1]).toEqual({
+        type: "text",
+        value: "exit code: 0\nstdout:\nhello from the model\n",
+      });
     });
 
-    it("hands missing files, failed edits and timeouts to the model as readable errors, and goes on", async () => {
+    it("hands a missing file, a failed edit and a timeout to the model as readable errors, and goes on", async () => {
       await sandbox.writeFile(`${cwd}/code.py`, "x = 1\nx = 1\n");
+      const tag = `8${randomBytes(3).readUIntBE(0, 3)}.5`;
       const model = new MockLanguageModelV4({
         doGenerate: [
           toolCall("e1", "readFile", { path: "missing.py" }),
           toolCall("e2", "editFile", { path: "code.py", oldString: "x = 1", newString: "x = 2" }),
-          toolCall("e3", "bash", { command: "sleep 30", timeoutMs: 300 }),
+          toolCall("e3", "bash", { command: `sleep ${tag}`, timeoutMs: 500 }),
           answer("handled"),
         ],
       });
@@ -146,21 +181,40 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
         stopWhen: stepCountIs(6),
       });
       expect(result.text).toBe("handled");
-      const seen = toolResultsSeen(model);
-      expect(seen[0]).toContain("not_found");
-      expect(seen[0]).toContain("missing.py");
-      expect(seen[1]).toContain("appears 2 times");
-      expect(seen[2]).toContain("timed out");
+      expect(model.doGenerateCalls).toHaveLength(4);
+      // Each next call's prompt ends with the error the previous tool call produced.
+      expect(toolOutputsSeen(model, 1).at(-1)).toEqual({
+        type: "error-text",
+        value: expect.stringMatching(/^Error \(not_found\): .*missing\.py/),
+      });
+      expect(toolOutputsSeen(model, 2).at(-1)).toEqual({
+        type: "error-text",
+        value: `Error: oldString appears 2 times in ${cwd}/code.py; add surrounding lines to make it unique, or set replaceAll.`,
+      });
+      // A timeout is a normal result with exit code 124, which the model is told about.
+      expect(toolOutputsSeen(model, 3).at(-1)).toEqual({
+        type: "text",
+        value: "exit code: 124 (timed out, command killed)\n(no output)",
+      });
+      const outputs = result.steps.flatMap((step) =>
+        step.toolResults.flatMap((r) => (r.dynamic ? [] : [r.output])),
+      );
+      expect(outputs.map((o) => o.ok)).toEqual([false, false, true]);
+      expect(outputs[0]).toMatchObject({ code: "not_found" });
+      expect(outputs[1]).toMatchObject({ code: "tool_error" });
+      expect(outputs[2]).toMatchObject({ exitCode: 124, timedOut: true });
       expect(await sandbox.readFile(`${cwd}/code.py`)).toBe("x = 1\nx = 1\n"); // the ambiguous edit changed nothing
+      expect(await remainingProcesses(sandbox, `sleep ${tag}`)).toBe("");
     });
 
-    it("kills a running command when generateText is aborted", async () => {
+    it("kills the remote command when generateText is aborted", async () => {
       const tag = `5${randomBytes(3).readUIntBE(0, 3)}.5`;
       const controller = new AbortController();
       const model = new MockLanguageModelV4({
         doGenerate: [toolCall("a1", "bash", { command: `sleep ${tag}` }), answer("never")],
       });
-      setTimeout(() => controller.abort(), 500);
+      setTimeout(() => controller.abort(), 700);
+      const started = performance.now();
       await expect(
         generateText({
           model,
@@ -170,10 +224,27 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
           abortSignal: controller.signal,
         }),
       ).rejects.toBeDefined();
+      expect(performance.now() - started).toBeLessThan(30_000); // long before `sleep` would end
+      expect(model.doGenerateCalls).toHaveLength(1);
       expect(await remainingProcesses(sandbox, `sleep ${tag}`)).toBe("");
     });
 
-    it("offers only the tools asked for", () => {
+    it("reports an infrastructure failure as the SDK's tool error, which the model also reads", async () => {
+      const doomed = await connectSandbox(server.connectOptions());
+      const tools = createExeDevTools(doomed);
+      await doomed.close();
+      const model = new MockLanguageModelV4({
+        doGenerate: [toolCall("x1", "bash", { command: "echo hi" }), answer("stopping")],
+      });
+      const result = await generateText({ model, tools, prompt: "go", stopWhen: stepCountIs(3) });
+      const failed = result.steps[0]?.content.find((part) => part.type === "tool-error");
+      expect(failed?.error).toMatchObject({ name: "SandboxError", code: "closed" });
+      expect(toolOutputsSeen(model, 1)).toEqual([
+        { type: "error-text", value: expect.stringContaining("closed") },
+      ]);
+    });
+
+    it("offers only the tools asked for, and refuses bad options", () => {
       expect(Object.keys(createExeDevTools(sandbox, { tools: ["readFile", "listFiles"] }))).toEqual([
         "readFile",
         "listFiles",
@@ -185,6 +256,11 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
         "editFile",
         "listFiles",
       ]);
+      expect(() => createExeDevTools(sandbox, { tools: ["rm" as never] })).toThrow(/unknown tool "rm"/);
+      expect(() => createExeDevTools(sandbox, { cwd: "relative" })).toThrow(
+        expect.objectContaining({ code: "invalid_argument" }),
+      );
+      expect(() => createExeDevTools(sandbox, { defaultTimeoutMs: 0 })).toThrow(/defaultTimeoutMs/);
     });
 
     it("drives bash-tool through toBashToolSandbox", async () => {
@@ -194,67 +270,197 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
       const { tools } = await createBashTool({
         sandbox: adapted,
         destination,
-        files: { "seed.txt": "seeded\n" },
+        files: { "seed.txt": "seeded\n", "deep/dir/seed.txt": "deep\n" },
         promptOptions: { toolPrompt: "bash on an exe.dev VM" },
       });
-      const options = { toolCallId: "b", messages: [], context: {} } as never;
-      await tools.writeFile.execute!({ path: "made.txt", content: "made by bash-tool\n" } as never, options);
-      const ran = (await tools.bash.execute!({ command: "cat seed.txt made.txt" } as never, options)) as {
-        stdout: string;
-        exitCode: number;
-      };
-      expect(ran.exitCode).toBe(0);
-      expect(ran.stdout).toBe("seeded\nmade by bash-tool\n");
-      const read = (await tools.readFile.execute!({ path: "made.txt" } as never, options)) as {
-        content: string;
-      };
-      expect(read.content).toBe("made by bash-tool\n");
+      expect(await sandbox.readFile(`${destination}/deep/dir/seed.txt`)).toBe("deep\n");
+      const options = { toolCallId: "b", messages: [], context: {} };
+      expect(
+        await tools.writeFile.execute!({ path: "made.txt", content: "made by bash-tool\n" }, options),
+      ).toEqual({ success: true });
+      const ran = await tools.bash.execute!({ command: "pwd; cat seed.txt made.txt; exit 4" }, options);
+      expect(ran).toMatchObject({
+        exitCode: 4,
+        stdout: `${destination}\nseeded\nmade by bash-tool\n`,
+        stderr: "",
+      });
+      expect(await tools.readFile.execute!({ path: "made.txt" }, options)).toEqual({
+        content: "made by bash-tool\n",
+      });
+      await expect(tools.readFile.execute!({ path: "nope.txt" }, options)).rejects.toMatchObject({
+        code: "not_found",
+      });
+
+      // And in the SDK's loop, as a model would use it.
+      const model = new MockLanguageModelV4({
+        doGenerate: [toolCall("b1", "bash", { command: "wc -c < made.txt" }), answer("18 bytes")],
+      });
+      const result = await generateText({ model, tools, prompt: "go", stopWhen: stepCountIs(3) });
+      expect(result.steps[0]?.toolResults[0]?.output).toMatchObject({ exitCode: 0, stdout: "18\n" });
     });
 
-    it("implements the AI SDK's sandbox session", async () => {
+    it("gives bash-tool commands a deadline, since bash-tool passes none", async () => {
+      const tag = `9${randomBytes(3).readUIntBE(0, 3)}.5`;
+      const adapted = toBashToolSandbox(sandbox, { timeoutMs: 500 });
+      const result = await adapted.executeCommand(`echo started; sleep ${tag}`);
+      expect(result).toEqual({
+        exitCode: 124,
+        stdout: "started\n",
+        stderr: "\n[command timed out after 500 ms and was killed]\n",
+      });
+      expect(await remainingProcesses(sandbox, `sleep ${tag}`)).toBe("");
+      expect(() => toBashToolSandbox(sandbox, { timeoutMs: -1 })).toThrow(/timeoutMs/);
+    });
+
+    it("implements the AI SDK's sandbox session: files", async () => {
+      expect(experimental_createAiSdkSandbox).toBe(createAiSdkSandbox);
       const session = createAiSdkSandbox(sandbox, { cwd });
       expect(session.description).toContain(cwd);
+
       await session.writeTextFile({ path: "s/a.txt", content: "one\ntwo\nthree" });
+      expect(await sandbox.readFile(`${cwd}/s/a.txt`)).toBe("one\ntwo\nthree");
       expect(await session.readTextFile({ path: "s/a.txt" })).toBe("one\ntwo\nthree");
-      expect(await session.readTextFile({ path: "s/a.txt", startLine: 2, endLine: 9 })).toBe("two\nthree");
-      const bytes = randomBytes(5000);
+      expect(await session.readTextFile({ path: "s/a.txt", startLine: 2, endLine: 2 })).toBe("two");
+      expect(await session.readTextFile({ path: "s/a.txt", startLine: 2, endLine: 99 })).toBe("two\nthree");
+      await session.writeTextFile({ path: "s/crlf.txt", content: "a\r\nb\r\nc" });
+      expect(await session.readTextFile({ path: "s/crlf.txt", endLine: 2 })).toBe("a\r\nb");
+      await session.writeTextFile({ path: "s/latin1.txt", content: "café", encoding: "latin1" });
+      expect(Buffer.from(await sandbox.readFileBuffer(`${cwd}/s/latin1.txt`))).toEqual(
+        Buffer.from([0x63, 0x61, 0x66, 0xe9]),
+      );
+      expect(await session.readTextFile({ path: "s/latin1.txt", encoding: "latin1" })).toBe("café");
+      await expect(
+        session.writeTextFile({ path: "s/x.txt", content: "x", encoding: "klingon" }),
+      ).rejects.toMatchObject({ code: "invalid_argument" });
+
+      const bytes = randomBytes(200_000);
       await session.writeBinaryFile({ path: `${cwd}/s/b.bin`, content: bytes });
-      expect(Buffer.from((await session.readBinaryFile({ path: "s/b.bin" }))!).equals(bytes)).toBe(true);
+      expect(Buffer.from((await session.readBinaryFile({ path: "s/b.bin" })) ?? [])).toEqual(bytes);
       await session.writeFile({ path: "s/c.bin", content: new Blob([bytes]).stream() });
       const streamed = await session.readFile({ path: "s/c.bin" });
-      expect(Buffer.from(await new Response(streamed).arrayBuffer()).equals(bytes)).toBe(true);
+      expect(Buffer.from(await new Response(streamed).arrayBuffer())).toEqual(bytes);
+
       expect(await session.stat({ path: "s/a.txt" })).toEqual({ type: "file", size: 13 });
       expect(await session.stat({ path: "s" })).toMatchObject({ type: "directory" });
-      expect(await session.stat({ path: "nope" })).toBeNull();
-      expect(await session.readTextFile({ path: "nope" })).toBeNull();
-      expect(await session.listDirectory({ path: "nope" })).toBeNull();
-      expect(((await session.listDirectory({ path: "s" })) ?? []).map((e) => e.name).sort()).toEqual([
-        "a.txt",
-        "b.bin",
-        "c.bin",
+      expect(await session.stat({ path: "/dev/null" })).toMatchObject({ type: "other" });
+      const entries = (await session.listDirectory({ path: "s" })) ?? [];
+      expect(entries.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: "a.txt", type: "file" },
+        { name: "b.bin", type: "file" },
+        { name: "c.bin", type: "file" },
+        { name: "crlf.txt", type: "file" },
+        { name: "latin1.txt", type: "file" },
       ]);
+      await expect(session.listDirectory({ path: "s/a.txt" })).rejects.toBeDefined();
+
+      // A missing path is null (or false), never an error.
+      for (const read of [session.readFile, session.readBinaryFile, session.readTextFile, session.stat]) {
+        expect(await read({ path: "nope" })).toBeNull();
+      }
+      expect(await session.listDirectory({ path: "nope" })).toBeNull();
       expect(await session.deleteFile({ path: "s/a.txt" })).toBe(true);
       expect(await session.deleteFile({ path: "s/a.txt" })).toBe(false);
       await expect(session.deleteFile({ path: "s" })).rejects.toMatchObject({ code: "is_a_directory" });
-      expect(await session.run({ command: "pwd; echo $X", env: { X: "y" } })).toEqual({
-        exitCode: 0,
-        stdout: `${cwd}\ny\n`,
-        stderr: "",
+
+      // A link is deleted itself, never its target.
+      await sandbox.exec(`ln -s ${cwd}/s/b.bin ${cwd}/s/link && ln -s ${cwd}/s ${cwd}/dirlink`);
+      expect(await session.stat({ path: "s/link" })).toEqual({ type: "file", size: 200_000 });
+      expect((await session.listDirectory({ path: "s" }))?.find((e) => e.name === "link")?.type).toBe(
+        "symlink",
+      );
+      expect(await session.deleteFile({ path: "s/link" })).toBe(true);
+      expect(await session.deleteFile({ path: "dirlink" })).toBe(true);
+      expect(await sandbox.exists(`${cwd}/s/b.bin`)).toBe(true);
+
+      // An abort signal that has fired rejects with its reason, before any I/O.
+      const aborted = AbortSignal.abort(new Error("stop"));
+      await expect(session.readTextFile({ path: "s/b.bin", abortSignal: aborted })).rejects.toThrow("stop");
+      await expect(
+        session.writeTextFile({ path: "s/never.txt", content: "x", abortSignal: aborted }),
+      ).rejects.toThrow("stop");
+      expect(await sandbox.exists(`${cwd}/s/never.txt`)).toBe(false);
+    });
+
+    it("implements the AI SDK's sandbox session: run and spawn", async () => {
+      const session = createAiSdkSandbox(sandbox, { cwd });
+      await sandbox.mkdir(`${cwd}/r`, { recursive: true });
+      expect(await session.run({ command: "pwd; echo $X; echo e >&2; exit 2", env: { X: "y z" } })).toEqual({
+        exitCode: 2,
+        stdout: `${cwd}\ny z\n`,
+        stderr: "e\n",
       });
-      expect((await session.run({ command: "pwd", workingDirectory: "s" })).stdout).toBe(`${cwd}/s\n`);
-      const process = await session.spawn({ command: "echo out; echo err >&2; exit 3" });
+      expect((await session.run({ command: "pwd", workingDirectory: "r" })).stdout).toBe(`${cwd}/r\n`);
+      expect((await session.run({ command: "pwd", workingDirectory: "/tmp" })).stdout).toBe("/tmp\n");
+
+      const runTag = `4${randomBytes(3).readUIntBE(0, 3)}.5`;
+      const reason = new Error("run aborted");
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 500);
+      await expect(session.run({ command: `sleep ${runTag}`, abortSignal: controller.signal })).rejects.toBe(
+        reason,
+      );
+      expect(await remainingProcesses(sandbox, `sleep ${runTag}`)).toBe("");
+
+      const process = await session.spawn({ command: "echo out; echo err >&2; exit 3", env: { A: "1" } });
       const [out, err, status] = await Promise.all([
         new Response(process.stdout).text(),
         new Response(process.stderr).text(),
         process.wait(),
       ]);
       expect({ out, err, status }).toEqual({ out: "out\n", err: "err\n", status: { exitCode: 3 } });
-      const long = await session.spawn({ command: "sleep 30" });
+
+      // kill() ends the process like SIGKILL would locally: wait() resolves with 137.
+      const killTag = `3${randomBytes(3).readUIntBE(0, 3)}.5`;
+      const long = await session.spawn({ command: `echo up; sleep ${killTag}` });
+      const reader = long.stdout.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe("up\n");
       await long.kill();
-      await expect(long.wait()).rejects.toMatchObject({ code: "aborted" });
+      await long.kill(); // idempotent
+      expect(await long.wait()).toEqual({ exitCode: 137 });
+      expect((await reader.read()).done).toBe(true);
+      expect(await remainingProcesses(sandbox, `sleep ${killTag}`)).toBe("");
+
+      // The caller's abortSignal kills too, and wait() rejects with its reason.
+      const abortTag = `2${randomBytes(3).readUIntBE(0, 3)}.5`;
+      const abort = new AbortController();
+      const spawned = await session.spawn({ command: `sleep ${abortTag}`, abortSignal: abort.signal });
+      await spawned.stdout.cancel(); // a consumer that stops reading does not break the process
+      setTimeout(() => abort.abort(reason), 300);
+      await expect(spawned.wait()).rejects.toBe(reason);
+      expect(await remainingProcesses(sandbox, `sleep ${abortTag}`)).toBe("");
+
       await expect(session.spawn({ command: "cat", stdin: true })).rejects.toMatchObject({
         code: "invalid_argument",
       });
+    });
+
+    it("reaches tools written against the SDK's sandbox interface through generateText", async () => {
+      const probe = tool({
+        description: "Runs uname in the sandbox.",
+        inputSchema: jsonSchema<{ file: string }>({
+          type: "object",
+          properties: { file: { type: "string" } },
+          required: ["file"],
+        }),
+        execute: async ({ file }, { experimental_sandbox: session }) => {
+          if (!session) throw new Error("no sandbox");
+          await session.writeTextFile({ path: file, content: "written by a sandbox-aware tool" });
+          const { stdout } = await session.run({ command: `uname -s; cat ${file}` });
+          return stdout;
+        },
+      });
+      const model = new MockLanguageModelV4({
+        doGenerate: [toolCall("p1", "probe", { file: "probe.txt" }), answer("done")],
+      });
+      const result = await generateText({
+        model,
+        tools: { probe },
+        prompt: "go",
+        stopWhen: stepCountIs(3),
+        experimental_sandbox: createAiSdkSandbox(sandbox, { cwd }),
+      });
+      expect(result.steps[0]?.toolResults[0]?.output).toBe("Linux\nwritten by a sandbox-aware tool");
+      expect(await sandbox.readFile(`${cwd}/probe.txt`)).toBe("written by a sandbox-aware tool");
     });
   });
 });

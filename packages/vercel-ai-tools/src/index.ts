@@ -6,6 +6,12 @@ export {
   createAiSdkSandbox,
   createAiSdkSandbox as experimental_createAiSdkSandbox,
 } from "./ai-sdk-sandbox.js";
+
 // bash-tool
-export { type BashToolSandbox, toBashToolSandbox } from "./bash-tool-sandbox.js";
-export { createExeDevTools, type ExeDevToolsOptions } from "./tools.js";
+export { type BashToolSandbox, type BashToolSandboxOptions, toBashToolSandbox } from "./bash-tool-sandbox.js";
+export {
+  createExeDevTools,
+  type ExeDevTool,
+  type ExeDevToolSet,
+  type ExeDevToolsOptions,
+} from "./tools.js";
