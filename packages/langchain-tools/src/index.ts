@@ -1,5 +1,14 @@
 // LangChain tools
 
 // deepagents sandbox backend
-export { createDeepAgentsBackend, type DeepAgentsBackendOptions } from "./deepagents-backend.js";
-export { createExeDevTools, type ExeDevToolsOptions } from "./tools.js";
+export {
+  createDeepAgentsBackend,
+  type DeepAgentsBackendOptions,
+  type ExeDevDeepAgentsBackend,
+} from "./deepagents-backend.js";
+export {
+  createExeDevTools,
+  type ExeDevTool,
+  type ExeDevToolsOptions,
+  type LangChainToolName,
+} from "./langchain-tools.js";

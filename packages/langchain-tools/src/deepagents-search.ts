@@ -1,0 +1,129 @@
+import { type Sandbox, shellQuote } from "@exedev-sandbox/core";
+import type { FileInfo, GlobResult, GrepMatch, GrepResult } from "deepagents";
+import { escapeGlob, expandBraces, globToRegExp } from "./glob-pattern.js";
+import { BINARY_EXTENSIONS, mimeTypeOf } from "./mime-types.js";
+
+/** Most entries `glob` walks before it stops and sets `truncated` (deepagents' own cap). */
+const MAX_GLOB_ENTRIES = 50_000;
+
+/** What the search commands run with. */
+export interface SearchContext {
+  sandbox: Sandbox;
+  /** Deadline of one search command, in ms. */
+  timeoutMs: number;
+}
+
+// Virtual file systems are endless or huge and never what a search means; deepagents' own
+// sandboxes prune the same ones.
+const PRUNE = String.raw`\( -path /proc -o -path /sys -o -path /dev -o -path /run \) -prune -o`;
+
+function anyOf(tests: string[]): string {
+  return tests.length === 1 ? (tests[0] as string) : String.raw`\( ${tests.join(" -o ")} \)`;
+}
+
+/** find tests for grep's file filter: a name glob matches the base name, one with `/` the path under `base`. */
+function fileFilter(base: string, glob: string): string {
+  // A base name never contains "/", so a leading "**/" can only match nothing.
+  const names = expandBraces(glob.replace(/^(\*\*\/)+/, ""));
+  const prefix = `${escapeGlob(base === "/" ? "" : base)}/`;
+  return anyOf(
+    names.map((name) =>
+      name.includes("/") ? `-path ${shellQuote(prefix + name)}` : `-name ${shellQuote(name)}`,
+    ),
+  );
+}
+
+/**
+ * Literal search, as deepagents' `grep`: every line containing `pattern`, in files under `base`
+ * (or `base` itself), optionally only files whose name matches `glob`. Files deepagents treats as
+ * binary (by extension, or by content) are skipped; `maxCount` caps the matches.
+ */
+export async function grepFiles(
+  { sandbox, timeoutMs }: SearchContext,
+  pattern: string,
+  base: string,
+  glob: string | null | undefined,
+  maxCount: number | null | undefined,
+): Promise<GrepResult> {
+  // grep -F reads a newline as "or"; a line never contains one, so nothing can match.
+  if (pattern.includes("\n")) return { matches: [] };
+  const binary = anyOf(BINARY_EXTENSIONS.map((extension) => `-iname ${shellQuote(`*${extension}`)}`));
+  const names = glob ? ` ${fileFilter(base, glob)}` : "";
+  const cap = typeof maxCount === "number" && maxCount >= 0 ? ` | head -n ${Math.floor(maxCount) + 1}` : "";
+  // -Z ends each file name with NUL, so names with ':' or newlines still parse; -I skips files
+  // whose content is binary, as deepagents' sandboxes (whose grep reports no lines for them) do.
+  const command =
+    `find -L ${shellQuote(base)} ${PRUNE} -type f ! ${binary}${names} ` +
+    `-exec grep -HnFIZ -e ${shellQuote(pattern)} -- {} + 2>/dev/null${cap}`;
+  const result = await sandbox.exec(command, { timeoutMs });
+
+  const matches: GrepMatch[] = [];
+  for (const [, path, line, text] of result.stdout.matchAll(/([^\0]*)\0(\d+):([^\n]*)\n/g)) {
+    if (!mimeTypeOf(path as string).binary)
+      matches.push({ path: path as string, line: Number(line), text: text as string });
+  }
+  if (result.timedOut && matches.length === 0) {
+    return { error: `grep timed out after ${timeoutMs} ms; search a narrower path.`, matches };
+  }
+  if (matches.length === 0 && !(await sandbox.exists(base))) return { error: `Path '${base}' not found` };
+  if (typeof maxCount === "number" && matches.length > maxCount) {
+    return { matches: matches.slice(0, Math.max(0, maxCount)), truncated: true };
+  }
+  return result.timedOut || result.truncated ? { matches, truncated: true } : { matches };
+}
+
+/**
+ * find options that narrow the walk to what `pattern` can match: without `**` it cannot go deeper
+ * than its segments, and its last segment must match the entry's name (so `**\/*.py` from `/`
+ * lists only .py files instead of the whole disk).
+ */
+function walkLimits(pattern: string): { depth: string; names: string } {
+  const alternatives = expandBraces(pattern);
+  const lasts = [...new Set(alternatives.map((alternative) => alternative.split("/").at(-1) as string))];
+  const names = lasts.some((last) => last === "" || last.includes("**"))
+    ? ""
+    : ` ${anyOf(lasts.map((last) => `-name ${shellQuote(last)}`))}`;
+  if (alternatives.some((alternative) => alternative.includes("**"))) return { depth: "", names };
+  const depth = Math.max(...alternatives.map((alternative) => alternative.split("/").length));
+  return { depth: ` -maxdepth ${depth}`, names };
+}
+
+/**
+ * Entries under `base` whose path relative to it matches `pattern`, as deepagents' `glob`:
+ * relative paths, directories included, links followed.
+ */
+export async function globFiles(
+  { sandbox, timeoutMs }: SearchContext,
+  pattern: string,
+  base: string,
+): Promise<GlobResult> {
+  // deepagents' own file-system backends read "/src/*.ts" as relative to the base, too.
+  const relative = pattern.replace(/^\/+/, "");
+  const { depth, names } = walkLimits(relative);
+  const command =
+    `find -L ${shellQuote(base)} -mindepth 1${depth} ${PRUNE}${names} ` +
+    String.raw`-printf '%y\t%s\t%T@\t%P\0' 2>/dev/null | head -z -n ${MAX_GLOB_ENTRIES + 1}`;
+  const result = await sandbox.exec(command, { timeoutMs });
+
+  const rows = result.stdout.split("\0").filter(Boolean);
+  const regex = globToRegExp(relative);
+  const files: FileInfo[] = [];
+  for (const row of rows.slice(0, MAX_GLOB_ENTRIES)) {
+    const [type, size, mtime] = row.split("\t", 3);
+    const path = row.split("\t").slice(3).join("\t");
+    if (!regex.test(path)) continue;
+    const seconds = Number(mtime);
+    files.push({
+      path,
+      is_dir: type === "d",
+      size: Number(size),
+      ...(Number.isFinite(seconds) ? { modified_at: new Date(seconds * 1000).toISOString() } : {}),
+    });
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  if (files.length === 0) {
+    if (result.timedOut) return { error: `glob timed out after ${timeoutMs} ms; search a narrower path.` };
+    if (!(await sandbox.exists(base))) return { error: `Path '${base}' not found` };
+  }
+  return { files, truncated: rows.length > MAX_GLOB_ENTRIES || result.timedOut || result.truncated };
+}
