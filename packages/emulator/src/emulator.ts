@@ -1,165 +1,209 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  fingerprintOf,
-  generateSshKeyPair,
-  mintToken,
-  SandboxError,
-  type TokenPermissions,
-} from "@exedev-sandbox/core";
-import ssh2 from "ssh2";
-import { type ApiFaults, createHttpApi } from "./http-api.js";
-import { EMULATOR_COMMANDS, LobbyCommands } from "./lobby-commands.js";
-import { type SshFaults, SshGateway } from "./ssh-gateway.js";
+import { join, resolve } from "node:path";
+import { mintToken, type TokenPermissions } from "@exedev-sandbox/core";
+import type { GatewayHandle } from "./commands/command.js";
+import { COMMAND_NAMES } from "./commands/index.js";
+import { FaultState } from "./faults.js";
+import { createHttpApi } from "./http-api.js";
+import { ProcessRunner } from "./process-runner.js";
+import { SshGateway } from "./ssh-gateway.js";
+import { loadOrCreateKeyPair, parsePublicKey } from "./ssh-keys.js";
 import { StateStore } from "./state-store.js";
-import { VmProcesses } from "./vm-processes.js";
 
-/** Faults to start with; all can also be changed later through {@link Emulator.faults}. */
+/** Faults to start with; each can also be changed while running through {@link Emulator.faults}. */
 export interface EmulatorFaults {
-  /** Close SFTP sessions idle this long, in ms (like sshd's `ChannelTimeout`). */
+  /**
+   * Close SFTP sessions after this long without a request, in ms, like sshd's
+   * `ChannelTimeout session:subsystem:sftp=…`.
+   * @default undefined (never)
+   */
   sftpIdleCloseMs?: number;
-  /** Refuse channels past this many per connection (like sshd's `MaxSessions`). */
+  /**
+   * Refuse session channels past this many open on one connection, like sshd's `MaxSessions`
+   * (the SFTP session counts as one).
+   * @default undefined (no limit)
+   */
   maxSessionsPerConnection?: number;
-  /** Answer the next `count` API calls with `status`. */
+  /**
+   * Answer the next `count` calls to `POST /exec` with `status` (and `{"error": …}`), without running them.
+   * @default undefined (none)
+   */
   failNextApiCalls?: { count: number; status: number };
 }
 
 /** Options for {@link startEmulator}. */
 export interface StartEmulatorOptions {
-  /** Where VMs (workspace directories), keys and state live; state survives restarts. @default a fresh temporary directory, removed on stop */
+  /**
+   * Where VMs (`vms/<name>/`), registered keys, the host key and `state.json` live. Given a
+   * directory, everything survives a restart of the emulator.
+   * @default a fresh temporary directory, removed by `stop()`
+   */
   dataDir?: string;
-  /** HTTP port for `POST /exec`. @default 0 (any free port) */
+  /**
+   * Port of the HTTP API (`POST /exec`).
+   * @default 0 (any free port)
+   */
   httpPort?: number;
-  /** SSH gateway port. @default 0 (any free port) */
+  /**
+   * Port of the SSH gateway.
+   * @default 0 (any free port)
+   */
   sshPort?: number;
-  /** Address to listen on. Keep it on loopback: the emulator isolates nothing. @default "127.0.0.1" */
+  /**
+   * Address both servers listen on. Keep it on loopback: the emulator isolates nothing.
+   * @default "127.0.0.1"
+   */
   host?: string;
-  /** Faults to inject from the start. */
+  /**
+   * Faults in force from the start.
+   * @default none
+   */
   faults?: EmulatorFaults;
+}
+
+/** Fault injection on a running emulator. */
+export interface EmulatorFaultControls {
+  /** Drops every SSH connection at once (TCP reset, no SSH goodbye); the servers keep running. */
+  dropConnections(): void;
+  /** Closes SFTP sessions idle this long (ms) from now on; `undefined` turns it off. */
+  setSftpIdleCloseMs(ms: number | undefined): void;
+  /** Refuses session channels past `count` per connection from now on; `undefined` lifts the limit. */
+  setMaxSessionsPerConnection(count: number | undefined): void;
+  /** Answers the next `count` API calls with `status`. */
+  failNextApiCalls(count: number, status: number): void;
 }
 
 /** A running emulator. */
 export interface Emulator {
-  /** Base URL of the API (POST `${apiUrl}/exec`); pass it as `baseUrl` or `EXE_API_URL`. */
+  /** Base URL of the API: the client POSTs to `${apiUrl}/exec`. Use it as `EXE_API_URL` or `baseUrl`. */
   apiUrl: string;
+  /** Host of the SSH gateway (the listen address). */
   sshHost: string;
+  /** Port of the SSH gateway. */
   sshPort: number;
+  /** The data directory (absolute). */
   dataDir: string;
-  /** Registers an OpenSSH public key line for SSH logins and API tokens. */
+  /**
+   * Registers an OpenSSH one-line public key: it may then log in over SSH and sign API tokens.
+   * Registering a key twice keeps the first name.
+   * @param name - Shown by `whoami` and `ssh-key list`. @default "key-<n>"
+   * @throws SandboxError `invalid_argument` when `publicKey` is not a public key line.
+   */
   registerKey(publicKey: string, name?: string): void;
-  /** Mints an exe0 token signed by the emulator's own registered key. @default cmds: every emulator command */
+  /**
+   * Mints an exe0 token signed with the emulator's own key (registered under the name
+   * "emulator", its private key at `dataDir/emulator_ed25519`).
+   * @param permissions - `cmds` default to every command the emulator knows; pass
+   *   `{ cmds: undefined }` explicitly to get exe.dev's default set instead. @default {}
+   */
   createToken(permissions?: TokenPermissions): string;
-  /** Faults to inject while running. */
-  faults: {
-    dropConnections(): void;
-    setSftpIdleCloseMs(ms: number | undefined): void;
-    setMaxSessionsPerConnection(count: number | undefined): void;
-    failNextApiCalls(count: number, status: number): void;
-  };
-  /** Stops both servers and every VM process; removes a temporary data directory. */
+  /** Fault injection, effective immediately. */
+  faults: EmulatorFaultControls;
+  /**
+   * Stops both servers, drops every connection, kills every VM process, and removes the data
+   * directory if it was a temporary one. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
-function loadOrCreateKey(path: string): { private: string; public: string } {
-  if (existsSync(path) && existsSync(`${path}.pub`)) {
-    return { private: readFileSync(path, "utf8"), public: readFileSync(`${path}.pub`, "utf8").trim() };
-  }
-  const pair = generateSshKeyPair("exedev-emulator");
-  writeFileSync(path, pair.privateKey, { mode: 0o600 });
-  writeFileSync(`${path}.pub`, `${pair.publicKey}\n`);
-  return { private: pair.privateKey, public: pair.publicKey };
+function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /**
- * Starts a local exe.dev: the HTTPS-style `POST /exec` API and an SSH gateway with SFTP, where
- * each VM is a directory whose commands run as local processes of the current user. It isolates
- * nothing; it is for development, demos and tests.
+ * Starts a local exe.dev: the `POST /exec` API (exe0 tokens, lobby commands, exe.dev's JSON
+ * shapes and status codes) and an SSH gateway with SFTP that routes `vm+<name>` logins to a VM.
+ * A VM is a directory; its commands run as local processes of the current user. It isolates
+ * nothing: use it for development, demos and tests, on loopback.
  *
  * @example
  * const emulator = await startEmulator();
- * emulator.registerKey(myPublicKey);
+ * emulator.registerKey(publicKeyLine);
  * const api = createExeDevApi({ baseUrl: emulator.apiUrl, token: emulator.createToken() });
+ * const vm = await api.newVm();
+ * // ssh -p ${emulator.sshPort} vm+${vm.name}@${emulator.sshHost}
+ * await emulator.stop();
  */
 export async function startEmulator(options: StartEmulatorOptions = {}): Promise<Emulator> {
   const temporary = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "exedev-emulator-"));
-  mkdirSync(dataDir, { recursive: true });
+  const dataDir = resolve(options.dataDir ?? mkdtempSync(join(tmpdir(), "exedev-emulator-")));
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const host = options.host ?? "127.0.0.1";
-  const store = new StateStore(dataDir);
-  const processes = new VmProcesses();
-  const sshFaults: SshFaults = {
-    sftpIdleCloseMs: options.faults?.sftpIdleCloseMs,
-    maxSessionsPerConnection: options.faults?.maxSessionsPerConnection,
-  };
-  const apiFaults: ApiFaults = {
-    failNext: options.faults?.failNextApiCalls && { ...options.faults.failNextApiCalls },
-  };
 
+  const faults = new FaultState();
+  faults.sftpIdleCloseMs = options.faults?.sftpIdleCloseMs;
+  faults.maxSessionsPerConnection = options.faults?.maxSessionsPerConnection;
+  if (options.faults?.failNextApiCalls) {
+    faults.failNextApiCalls(options.faults.failNextApiCalls.count, options.faults.failNextApiCalls.status);
+  }
+
+  const store = new StateStore(dataDir);
   const registerKey = (publicKey: string, name?: string): void => {
-    const line = publicKey.trim();
-    const parsed = ssh2.utils.parseKey(line);
-    if (parsed instanceof Error || parsed.isPrivateKey()) {
-      throw new SandboxError(
-        "invalid_argument",
-        "registerKey needs an OpenSSH public key line (ssh-ed25519 AAAA…).",
-      );
-    }
-    const fingerprint = fingerprintOf(parsed.getPublicSSH());
+    const key = parsePublicKey(publicKey);
     store.addKey({
-      publicKey: line,
-      fingerprint,
+      publicKey: key.line,
+      fingerprint: key.fingerprint,
       name: name ?? `key-${store.keys().length + 1}`,
       addedAt: new Date().toISOString(),
     });
   };
-  const ownKey = loadOrCreateKey(join(dataDir, "emulator_ed25519"));
-  registerKey(ownKey.public, "emulator");
-  const hostKey = loadOrCreateKey(join(dataDir, "host_ed25519"));
+  const ownKey = loadOrCreateKeyPair(join(dataDir, "emulator_ed25519"), "exedev-emulator");
+  registerKey(ownKey.publicKey, "emulator");
+  const hostKey = loadOrCreateKeyPair(join(dataDir, "host_ed25519"), "exedev-emulator-host");
 
-  let sshPort = 0;
-  const gateway = new SshGateway(hostKey.private, store, processes, sshFaults);
-  const commands = new LobbyCommands(store, processes, () => ({ host, port: sshPort }));
-  const http: Server = createHttpApi(store, commands, apiFaults);
-  sshPort = await gateway.listen(options.sshPort ?? 0, host);
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(options.httpPort ?? 0, host, () => resolve());
-  });
+  const processes = new ProcessRunner(store);
+  const gateway = new SshGateway({ hostKey: hostKey.privateKey, store, processes, faults });
+  const gatewayHandle: GatewayHandle = { host, port: 0, disconnect: (vm) => gateway.disconnect(vm) };
+  const http: Server = createHttpApi({ store, processes, gateway: gatewayHandle, faults });
+  try {
+    gatewayHandle.port = await gateway.listen(options.sshPort ?? 0, host);
+    await new Promise<void>((resolveListen, reject) => {
+      http.once("error", reject);
+      http.listen(options.httpPort ?? 0, host, () => {
+        http.off("error", reject);
+        resolveListen();
+      });
+    });
+  } catch (error) {
+    await gateway.close();
+    http.close();
+    if (temporary) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   const httpPort = (http.address() as AddressInfo).port;
 
   let stopping: Promise<void> | undefined;
   return {
-    apiUrl: `http://${host.includes(":") ? `[${host}]` : host}:${httpPort}`,
+    apiUrl: `http://${urlHost(host)}:${httpPort}`,
     sshHost: host,
-    sshPort,
+    sshPort: gatewayHandle.port,
     dataDir,
     registerKey,
     createToken: (permissions = {}) =>
       mintToken({
-        privateKey: ownKey.private,
-        permissions: { cmds: Object.keys(EMULATOR_COMMANDS), ...permissions },
+        privateKey: ownKey.privateKey,
+        permissions: "cmds" in permissions ? permissions : { ...permissions, cmds: [...COMMAND_NAMES] },
       }),
     faults: {
       dropConnections: () => gateway.dropConnections(),
       setSftpIdleCloseMs: (ms) => {
-        sshFaults.sftpIdleCloseMs = ms;
+        faults.sftpIdleCloseMs = ms;
       },
       setMaxSessionsPerConnection: (count) => {
-        sshFaults.maxSessionsPerConnection = count;
+        faults.maxSessionsPerConnection = count;
       },
-      failNextApiCalls: (count, status) => {
-        apiFaults.failNext = { count, status };
-      },
+      failNextApiCalls: (count, status) => faults.failNextApiCalls(count, status),
     },
     stop: () => {
       stopping ??= (async () => {
-        processes.killEverything();
+        processes.killAll();
         http.closeAllConnections();
-        await Promise.all([gateway.close(), new Promise<void>((resolve) => http.close(() => resolve()))]);
-        if (temporary) rmSync(dataDir, { recursive: true, force: true });
+        await Promise.all([gateway.close(), new Promise<void>((done) => http.close(() => done()))]);
+        store.flush();
+        if (temporary) rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
       })();
       return stopping;
     },

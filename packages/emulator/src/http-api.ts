@@ -1,143 +1,166 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { inspectToken, splitLobbyWords, type TokenPermissions, verifyToken } from "@exedev-sandbox/core";
-import { type CommandReply, EMULATOR_COMMANDS, type LobbyCommands } from "./lobby-commands.js";
+import { type CommandContext, CommandFailure, type GatewayHandle } from "./commands/command.js";
+import { resolveCommand, runCommand } from "./commands/index.js";
+import type { FaultState } from "./faults.js";
+import { FlagError } from "./flags.js";
+import { CommandSyntaxError, splitCommandLine } from "./lexer.js";
+import type { ProcessRunner } from "./process-runner.js";
+import { RateLimiter } from "./rate-limiter.js";
 import type { StateStore } from "./state-store.js";
+import { authenticate, bearerToken } from "./token-auth.js";
 
 /** Bodies larger than this get 413, as on exe.dev. */
 const MAX_BODY_BYTES = 65_536;
-/** exe.dev's default `cmds` for a token that names none. */
-const DEFAULT_CMDS = ["help", "ls", "new", "whoami", "ssh-key list", "share show", "exe0-to-exe1"];
-/** Per-key token bucket, as exe.dev's: burst 60, one more per second. */
-const BUCKET_SIZE = 60;
-const REFILL_PER_MS = 1 / 1000;
+/** exe.dev runs each command under a 30-second deadline. */
+const COMMAND_DEADLINE_MS = 30_000;
 
-/** Faults the HTTP API can inject. */
-export interface ApiFaults {
-  failNext?: { count: number; status: number };
+/** What the HTTP API works on. */
+export interface HttpApiOptions {
+  store: StateStore;
+  processes: ProcessRunner;
+  gateway: GatewayHandle;
+  faults: FaultState;
 }
+
+type Body = { ok: true; bytes: Buffer } | { ok: false; status: 400 | 413 };
 
 function send(
   response: ServerResponse,
   status: number,
   lines: unknown[],
   headers: Record<string, string> = {},
-): void {
-  const body = `${lines.map((line) => JSON.stringify(line)).join("\n")}\n`;
+) {
+  if (response.headersSent) return;
   response.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
     "X-Content-Type-Options": "nosniff",
     ...headers,
   });
-  response.end(body);
+  response.end(`${lines.map((line) => JSON.stringify(line)).join("\n")}\n`);
 }
 
-function readBody(request: IncomingMessage): Promise<Buffer | "too-large"> {
-  return new Promise((resolve, reject) => {
+const error = (message: string) => [{ error: message }];
+
+/** Reads the body up to the limit; past it, answers at once and discards the rest. */
+function readBody(request: IncomingMessage): Promise<Body> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
+    const settle = (body: Body): void => {
+      if (settled) return;
+      settled = true;
+      resolve(body);
+    };
     request.on("data", (chunk: Buffer) => {
+      if (settled) return;
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve("too-large");
-        request.resume();
-        return;
-      }
-      chunks.push(chunk);
+      if (size > MAX_BODY_BYTES) settle({ ok: false, status: 413 });
+      else chunks.push(chunk);
     });
-    request.on("end", () => resolve(Buffer.concat(chunks)));
-    request.on("error", reject);
+    request.on("end", () => settle({ ok: true, bytes: Buffer.concat(chunks) }));
+    request.on("error", () => settle({ ok: false, status: 400 }));
+    request.on("aborted", () => settle({ ok: false, status: 400 }));
   });
 }
 
-/** Longest known command path at the start of the words (`ssh-key list`, `ls`, …). */
-function resolveCommand(words: readonly string[]): { command: string; args: string[] } | undefined {
-  const [first = "", second = ""] = words;
-  if (`${first} ${second}` in EMULATOR_COMMANDS)
-    return { command: `${first} ${second}`, args: words.slice(2) };
-  if (first in EMULATOR_COMMANDS) return { command: first, args: words.slice(1) };
-  return undefined;
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** exe.dev's `POST /exec`: bearer exe0 tokens, lobby commands, JSON lines, its status codes. */
-export function createHttpApi(store: StateStore, commands: LobbyCommands, faults: ApiFaults): Server {
-  const buckets = new Map<string, { tokens: number; at: number }>();
-  const allow = (fingerprint: string): boolean => {
-    const now = Date.now();
-    const bucket = buckets.get(fingerprint) ?? { tokens: BUCKET_SIZE, at: now };
-    bucket.tokens = Math.min(BUCKET_SIZE, bucket.tokens + (now - bucket.at) * REFILL_PER_MS);
-    bucket.at = now;
-    buckets.set(fingerprint, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
-  };
-  const keyList = () =>
-    store.keys().map((key) => ({
-      public_key: key.publicKey,
-      fingerprint: key.fingerprint,
-      name: key.name,
-      added_at: key.addedAt,
-      last_used_at: key.lastUsedAt ?? null,
-      current: false,
-    }));
+/**
+ * exe.dev's `POST /exec`: a bearer exe0 token, the body a lobby command line, JSON lines out,
+ * and its status codes (400 401 403 404 405 413 422 429 504).
+ */
+export function createHttpApi(options: HttpApiOptions): Server {
+  const { store, faults } = options;
+  const limiter = new RateLimiter();
+  const pendingNames = new Set<string>();
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    if (request.url?.split("?")[0] !== "/exec") return send(response, 404, [{ error: "not found" }]);
-    if (request.method !== "POST")
-      return send(response, 405, [{ error: "method not allowed" }], { Allow: "POST" });
-    const failNext = faults.failNext;
-    if (failNext && failNext.count > 0) {
-      failNext.count--;
-      await readBody(request);
-      return send(response, failNext.status, [{ error: "injected fault" }]);
+    const path = (request.url ?? "").split("?")[0];
+    if (path !== "/exec") {
+      request.resume();
+      return send(response, 404, error("not found"));
     }
-    const unauthorized = () =>
-      send(response, 401, [{ error: "invalid token" }], { "WWW-Authenticate": "Bearer" });
-    const match = /^bearer\s+(.+)$/i.exec(request.headers.authorization ?? "");
-    if (!match?.[1]) return unauthorized();
-    const token = match[1].trim();
-    let permissions: TokenPermissions;
-    let fingerprint: string;
-    try {
-      const inspected = inspectToken(token);
-      const key = store.keyByFingerprint(inspected.fingerprint);
-      if (!key) return unauthorized();
-      permissions = verifyToken(token, key.publicKey, { namespace: "v0@exe.dev" }).permissions;
-      fingerprint = key.fingerprint;
-    } catch {
-      return unauthorized();
+    if (request.method !== "POST") {
+      request.resume();
+      return send(response, 405, error("method not allowed"), { Allow: "POST" });
     }
-    if (!allow(fingerprint)) return send(response, 429, [{ error: "rate limit exceeded" }]);
-    store.touchKey(fingerprint);
+    const injected = faults.takeApiFailure();
+    if (injected !== undefined) {
+      request.resume();
+      return send(response, injected, error(`injected fault: HTTP ${injected}`));
+    }
+    const token = bearerToken(request.headers.authorization);
+    const caller = token === undefined ? undefined : authenticate(token, store);
+    if (!caller) {
+      request.resume();
+      return send(response, 401, error("invalid token"), { "WWW-Authenticate": "Bearer" });
+    }
+    if (!limiter.take(caller.fingerprint)) {
+      request.resume();
+      return send(response, 429, error("rate limit exceeded"), { "Retry-After": "1" });
+    }
+    store.touchKey(caller.fingerprint);
+
     const body = await readBody(request);
-    if (body === "too-large") return send(response, 413, [{ error: "request body too large" }]);
-    const line = body.toString("utf8").trim();
-    if (line === "") return send(response, 400, [{ error: "empty command" }]);
-    if (line.includes("\0")) return send(response, 400, [{ error: "command contains a NUL byte" }]);
+    if (!body.ok) {
+      request.resume();
+      return send(
+        response,
+        body.status,
+        error(body.status === 413 ? "request body too large" : "unreadable body"),
+      );
+    }
+    const line = body.bytes.toString("utf8").trim();
+    if (line === "") return send(response, 400, error("empty command"));
+    if (line.includes("\0")) return send(response, 400, error("command contains a NUL byte"));
     let words: string[];
     try {
-      words = splitLobbyWords(line);
-    } catch {
-      return send(response, 400, [{ error: "invalid command syntax" }]);
+      words = splitCommandLine(line);
+    } catch (failure) {
+      if (failure instanceof CommandSyntaxError) return send(response, 400, error("invalid command syntax"));
+      throw failure;
     }
     const resolved = resolveCommand(words);
-    if (!resolved) return send(response, 404, [{ error: "unknown command" }]);
-    if (!(permissions.cmds ?? DEFAULT_CMDS).includes(resolved.command)) {
-      return send(response, 403, [{ error: "command not allowed by token permissions" }]);
+    if (!resolved) return send(response, 404, error(`unknown command ${JSON.stringify(words[0] ?? "")}`));
+    if (!caller.cmds.includes(resolved.command.name)) {
+      return send(response, 403, error("command not allowed by token permissions"));
     }
-    let reply: CommandReply;
-    try {
-      reply = commands.run(resolved.command, resolved.args, keyList);
-    } catch {
-      reply = { status: 500, lines: [{ error: `"${resolved.command}": internal error` }] };
+
+    const context: CommandContext = {
+      store,
+      processes: options.processes,
+      gateway: options.gateway,
+      pendingNames,
+      callerFingerprint: caller.fingerprint,
+    };
+    const outcome = await withDeadline(
+      runCommand(resolved, context).then(
+        (result) => ({ result }),
+        (failure: unknown) => ({ failure }),
+      ),
+      COMMAND_DEADLINE_MS,
+    );
+    if (outcome === "timeout") return send(response, 504, error("command timed out"));
+    if ("result" in outcome) return send(response, outcome.result.status, outcome.result.lines);
+    const { failure } = outcome;
+    if (failure instanceof CommandFailure || failure instanceof FlagError) {
+      return send(response, 422, error(failure.message));
     }
-    send(response, reply.status, reply.lines);
+    throw failure;
   };
 
   return createServer((request, response) => {
     handle(request, response).catch(() => {
-      if (!response.headersSent) send(response, 500, [{ error: "internal error" }]);
-      else response.destroy();
+      const trace = randomBytes(6).toString("hex");
+      send(response, 500, error(`internal error, trace ID: ${trace}`));
     });
   });
 }

@@ -1,1 +1,7 @@
-export { type Emulator, type EmulatorFaults, type StartEmulatorOptions, startEmulator } from "./emulator.js";
+export {
+  type Emulator,
+  type EmulatorFaultControls,
+  type EmulatorFaults,
+  type StartEmulatorOptions,
+  startEmulator,
+} from "./emulator.js";

@@ -1,243 +1,159 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import type { AddressInfo } from "node:net";
-import type { AuthContext, Connection, ServerChannel } from "ssh2";
-import ssh2 from "ssh2";
+import { mkdirSync } from "node:fs";
+import { type AddressInfo, createServer, type Server as NetServer, type Socket } from "node:net";
+import { fingerprintOf } from "@exedev-sandbox/core";
+import ssh2, { type AuthContext, type Connection } from "ssh2";
+import type { FaultState } from "./faults.js";
+import type { ProcessRunner } from "./process-runner.js";
+import { serveSession } from "./ssh-session.js";
 import type { StateStore } from "./state-store.js";
-import { killGroup, type VmProcesses } from "./vm-processes.js";
 
-/** Faults the SSH gateway can inject; read on every use, so they can change at run time. */
-export interface SshFaults {
-  /** Close an SFTP session after this long without traffic (like sshd's ChannelTimeout). */
-  sftpIdleCloseMs?: number;
-  /** Refuse session channels past this many open on one connection (like sshd's MaxSessions). */
-  maxSessionsPerConnection?: number;
+/** Options for {@link SshGateway}. */
+export interface SshGatewayOptions {
+  /** The host key (OpenSSH private key). */
+  hostKey: string;
+  store: StateStore;
+  processes: ProcessRunner;
+  faults: FaultState;
 }
 
-/** Where OpenSSH's SFTP server usually lives (Debian/Ubuntu, Fedora, macOS/BSD). */
-const SFTP_SERVER_PATHS = [
-  "/usr/lib/openssh/sftp-server",
-  "/usr/libexec/openssh/sftp-server",
-  "/usr/libexec/sftp-server",
-  "/usr/lib/sftp-server",
-];
-
-/** The system's OpenSSH `sftp-server`, which the gateway runs for the `sftp` subsystem as sshd does. */
-export function findSftpServer(): string | undefined {
-  return SFTP_SERVER_PATHS.find((path) => existsSync(path));
+/**
+ * Resets a connection (RST, no SSH goodbye). Node never closes a socket reset after it was
+ * ended (its handle leaks and keeps the process alive), so an ended one is only destroyed.
+ */
+function cut(socket: Socket): void {
+  if (socket.writableEnded || socket.destroyed) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
-function keyBlob(publicKeyLine: string): Buffer {
-  return Buffer.from(publicKeyLine.trim().split(/\s+/)[1] ?? "", "base64");
-}
+const peerKey = (address: string | undefined, port: number | undefined): string => `${address}|${port}`;
 
-/** The gateway: public-key auth against registered keys, `vm+<name>` routing, exec and SFTP. */
+/**
+ * The emulator's SSH server: public-key logins with registered keys, the username
+ * `vm+<name>` choosing the VM (as exe.dev's gateway routes), then sessions that run in that
+ * VM's workspace. ssh2 speaks the protocol; the TCP side is ours, so that connections can be
+ * dropped abruptly and TCP_NODELAY set.
+ */
 export class SshGateway {
-  private readonly server: InstanceType<typeof ssh2.Server>;
-  private readonly connections = new Set<Connection>();
-  private readonly sftpServer = findSftpServer();
+  private readonly ssh: InstanceType<typeof ssh2.Server>;
+  private readonly tcp: NetServer;
+  private readonly sockets = new Map<string, Socket>();
+  private readonly socketsByVm = new Map<string, Set<Socket>>();
 
-  constructor(
-    hostKey: string,
-    private readonly store: StateStore,
-    private readonly processes: VmProcesses,
-    private readonly faults: SshFaults,
-  ) {
-    this.server = new ssh2.Server({ hostKeys: [hostKey], ident: "exedev-emulator" }, (connection) =>
-      this.accept(connection),
+  constructor(private readonly options: SshGatewayOptions) {
+    this.ssh = new ssh2.Server(
+      { hostKeys: [options.hostKey], ident: "exedev_emulator" },
+      (connection, info) => this.accept(connection, this.sockets.get(peerKey(info.ip, info.port))),
     );
-    this.server.on("error", () => {});
-  }
-
-  listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => resolve((this.server.address() as AddressInfo).port));
+    this.ssh.on("error", () => {});
+    this.tcp = createServer({ noDelay: true }, (socket) => {
+      const key = peerKey(socket.remoteAddress, socket.remotePort);
+      this.sockets.set(key, socket);
+      socket.on("error", () => {});
+      socket.once("close", () => this.sockets.delete(key));
+      this.ssh.injectSocket(socket);
     });
   }
 
-  /** Drops every open connection at once, as a network failure would. */
+  /** Starts listening; resolves with the port. */
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.tcp.once("error", reject);
+      this.tcp.listen(port, host, () => {
+        this.tcp.off("error", reject);
+        this.tcp.on("error", () => {});
+        resolve((this.tcp.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Cuts every connection at once, as a network failure would: no goodbye, just a reset. */
   dropConnections(): void {
-    for (const connection of this.connections) {
-      // Destroying the socket, rather than a polite disconnect, is what a lost VM looks like.
-      (connection as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
-      connection.end();
-    }
+    for (const socket of this.sockets.values()) cut(socket);
   }
 
+  /** Cuts every connection logged in to `vm` (the VM was removed or restarted). */
+  disconnect(vm: string): void {
+    for (const socket of this.socketsByVm.get(vm) ?? []) cut(socket);
+  }
+
+  /** Stops listening and drops every connection. */
   close(): Promise<void> {
-    this.dropConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return new Promise((resolve) => {
+      this.tcp.close(() => resolve());
+      for (const socket of this.sockets.values()) socket.destroy();
+    });
   }
 
-  private accept(connection: Connection): void {
-    this.connections.add(connection);
-    connection.on("close", () => this.connections.delete(connection));
+  private accept(connection: Connection, socket: Socket | undefined): void {
     connection.on("error", () => {});
-    let vmName: string | undefined;
+    let vm: string | undefined;
     connection.on("authentication", (context) => {
-      vmName = this.authenticate(context);
+      this.authenticate(context, (name) => {
+        vm = name;
+      });
+    });
+    connection.on("ready", () => {
+      if (!vm || !socket) return;
+      const name = vm;
+      let sockets = this.socketsByVm.get(name);
+      if (!sockets) {
+        sockets = new Set();
+        this.socketsByVm.set(name, sockets);
+      }
+      const set = sockets;
+      set.add(socket);
+      socket.once("close", () => {
+        set.delete(socket);
+        if (set.size === 0 && this.socketsByVm.get(name) === set) this.socketsByVm.delete(name);
+      });
     });
     let openSessions = 0;
     connection.on("session", (accept, reject) => {
-      const limit = this.faults.maxSessionsPerConnection;
-      if (!vmName || (limit !== undefined && openSessions >= limit)) {
+      const limit = this.options.faults.maxSessionsPerConnection;
+      if (!vm || !this.options.store.vm(vm) || (limit !== undefined && openSessions >= limit)) {
         reject();
         return;
       }
       openSessions++;
       const session = accept();
-      const env: Record<string, string> = {};
-      let closed = false;
-      const release = () => {
-        if (!closed) {
-          closed = true;
-          openSessions--;
-        }
-      };
-      session.on("close", release);
-      session.on("env", (acceptEnv, _rejectEnv, info) => {
-        env[info.key] = info.val;
-        acceptEnv?.();
+      session.once("close", () => {
+        openSessions--;
       });
-      session.on("pty", (_acceptPty, rejectPty) => rejectPty?.());
-      session.on("shell", (_acceptShell, rejectShell) => rejectShell?.());
-      let running: ChildProcess | undefined;
-      session.on("signal", (acceptSignal, _rejectSignal, info) => {
-        if (running) killGroup(running, `SIG${info.name}` as NodeJS.Signals);
-        acceptSignal?.();
-      });
-      session.on("exec", (acceptExec, _rejectExec, info) => {
-        const channel = acceptExec();
-        running = this.exec(vmName as string, info.command, env, channel);
-        channel.on("close", release);
-      });
-      session.on("subsystem", (acceptSub, rejectSub, info) => {
-        if (info.name !== "sftp" || !this.sftpServer) {
-          rejectSub?.();
-          return;
-        }
-        const channel = acceptSub();
-        this.sftp(vmName as string, channel, this.sftpServer);
-        channel.on("close", release);
-      });
+      mkdirSync(this.options.store.workspace(vm), { recursive: true });
+      serveSession(session, vm, this.options);
     });
   }
 
-  /** Returns the VM the login is for, or undefined after rejecting it. */
-  private authenticate(context: AuthContext): string | undefined {
-    const vm = /^vm\+(.+)$/.exec(context.username)?.[1];
-    if (context.method !== "publickey" || !vm || !this.store.vm(vm)) {
+  /**
+   * Accepts or rejects one authentication attempt. `onLogin` learns the VM first: ssh2 emits
+   * `ready` from within `accept()`.
+   */
+  private authenticate(context: AuthContext, onLogin: (vm: string) => void): void {
+    const vm = /^vm\+([a-z0-9-]+)$/.exec(context.username)?.[1];
+    if (context.method !== "publickey" || vm === undefined || !this.options.store.vm(vm)) {
       context.reject(["publickey"]);
-      return undefined;
+      return;
     }
-    const offered = context.key;
-    const key = this.store
-      .keys()
-      .find(
-        (candidate) =>
-          keyBlob(candidate.publicKey).equals(offered.data) &&
-          candidate.publicKey.startsWith(`${offered.algo} `),
-      );
-    if (!key) {
+    const key = this.options.store.keyByFingerprint(fingerprintOf(context.key.data));
+    const parsed = key && ssh2.utils.parseKey(key.publicKey);
+    if (!key || !parsed || parsed instanceof Error || !parsed.getPublicSSH().equals(context.key.data)) {
       context.reject(["publickey"]);
-      return undefined;
+      return;
     }
-    // Without a signature the client only asks whether the key would do.
-    if (!context.signature) {
+    // Without a signature the client only asks whether this key would do.
+    if (context.signature === undefined) {
       context.accept();
-      return vm;
+      return;
     }
-    const parsed = ssh2.utils.parseKey(key.publicKey);
-    const valid =
-      !(parsed instanceof Error) &&
-      context.blob !== undefined &&
-      parsed.verify(context.blob, context.signature, context.hashAlgo);
-    if (!valid) {
+    if (
+      context.blob === undefined ||
+      parsed.verify(context.blob, context.signature, context.hashAlgo) !== true
+    ) {
       context.reject(["publickey"]);
-      return undefined;
+      return;
     }
-    this.store.touchKey(key.fingerprint);
+    this.options.store.touchKey(key.fingerprint);
+    onLogin(vm);
     context.accept();
-    return vm;
-  }
-
-  private environment(vm: string, extra: Record<string, string>): NodeJS.ProcessEnv {
-    const home = this.store.workspace(vm);
-    return {
-      PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-      HOME: home,
-      USER: process.env.USER ?? "exedev",
-      SHELL: "/bin/bash",
-      LANG: process.env.LANG ?? "C.UTF-8",
-      ...this.store.vm(vm)?.env,
-      ...extra,
-    };
-  }
-
-  /** Runs a command as sshd would (`$SHELL -c`), as its own process group leader, in the workspace. */
-  private exec(
-    vm: string,
-    command: string,
-    env: Record<string, string>,
-    channel: ServerChannel,
-  ): ChildProcess {
-    const child = spawn("/bin/bash", ["-c", command], {
-      cwd: this.store.workspace(vm),
-      env: this.environment(vm, env),
-      detached: true,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    this.processes.track(vm, child);
-    channel.pipe(child.stdin);
-    child.stdin.on("error", () => {});
-    // `end: false`: the exit status must be sent before the channel ends.
-    child.stdout.pipe(channel, { end: false });
-    child.stderr.pipe(channel.stderr, { end: false });
-    child.on("error", (error) => {
-      channel.stderr.write(`exec failed: ${error.message}\n`);
-      channel.exit(127);
-      channel.end();
-    });
-    child.on("close", (code, signal) => {
-      if (code !== null) channel.exit(code);
-      else channel.exit(signal ?? "SIGKILL", false, "");
-      channel.end();
-    });
-    return child;
-  }
-
-  /** The `sftp` subsystem: OpenSSH's own sftp-server, started in the workspace, as sshd does. */
-  private sftp(vm: string, channel: ServerChannel, binary: string): void {
-    const child = spawn(binary, [], {
-      cwd: this.store.workspace(vm),
-      env: this.environment(vm, {}),
-      detached: true,
-      stdio: ["pipe", "pipe", "ignore"],
-    });
-    this.processes.track(vm, child);
-    let lastTraffic = Date.now();
-    const touch = () => {
-      lastTraffic = Date.now();
-    };
-    channel.on("data", touch);
-    child.stdout.on("data", touch);
-    channel.pipe(child.stdin);
-    child.stdin.on("error", () => {});
-    child.stdout.pipe(channel);
-    const idleCheck = setInterval(() => {
-      const idleMs = this.faults.sftpIdleCloseMs;
-      if (idleMs !== undefined && Date.now() - lastTraffic > idleMs) channel.close();
-    }, 100);
-    idleCheck.unref();
-    const stop = () => {
-      clearInterval(idleCheck);
-      killGroup(child, "SIGTERM");
-    };
-    channel.on("close", stop);
-    child.on("close", () => {
-      clearInterval(idleCheck);
-      channel.close();
-    });
   }
 }

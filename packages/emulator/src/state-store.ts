@@ -1,19 +1,29 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SandboxError } from "@exedev-sandbox/core";
 
-/** One VM: a workspace directory plus what `new` was told. */
+/** One VM: a workspace directory plus what `new` (or `cp`) was told. */
 export interface VmRecord {
   name: string;
+  /** Sorted, without duplicates. */
   tags: string[];
   comment?: string;
   image: string;
+  command: string;
+  cpus: number;
+  memoryBytes: number;
+  diskBytes: number;
+  /** From `--env`; every command run in the VM gets these. */
   env: Record<string, string>;
+  /** RFC 3339. */
   createdAt: string;
 }
 
 /** A public key allowed to log in over SSH and to sign API tokens. */
 export interface KeyRecord {
+  /** OpenSSH one-line form, without comment. */
   publicKey: string;
+  /** `SHA256:…`, as `ssh-keygen -l` prints it. */
   fingerprint: string;
   name: string;
   addedAt: string;
@@ -21,34 +31,41 @@ export interface KeyRecord {
 }
 
 interface StateFile {
+  version: 1;
   vms: Record<string, VmRecord>;
   keys: KeyRecord[];
 }
 
-/** The emulator's state, kept in `dataDir/state.json` so that it survives a restart. */
+/**
+ * The emulator's state in `dataDir/state.json`, so that VMs and keys survive a restart. Each
+ * change is written to a temporary file and renamed over the old one, so a crash never leaves
+ * half a file.
+ */
 export class StateStore {
-  private state: StateFile;
   private readonly file: string;
+  private state: StateFile;
+  private dirty = false;
 
   constructor(readonly dataDir: string) {
     mkdirSync(join(dataDir, "vms"), { recursive: true });
     this.file = join(dataDir, "state.json");
-    this.state = existsSync(this.file)
-      ? (JSON.parse(readFileSync(this.file, "utf8")) as StateFile)
-      : { vms: {}, keys: [] };
+    this.state = existsSync(this.file) ? this.load() : { version: 1, vms: {}, keys: [] };
   }
 
-  /** The directory a VM's commands run in (its HOME). */
+  /** The directory a VM's commands run in: its HOME. */
   workspace(name: string): string {
     return join(this.dataDir, "vms", name);
   }
 
   vm(name: string): VmRecord | undefined {
-    return this.state.vms[name];
+    return Object.hasOwn(this.state.vms, name) ? this.state.vms[name] : undefined;
   }
 
+  /** Oldest first, as exe.dev lists them. */
   vms(): VmRecord[] {
-    return Object.values(this.state.vms).sort((a, b) => a.name.localeCompare(b.name));
+    return Object.values(this.state.vms).sort(
+      (a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name),
+    );
   }
 
   putVm(vm: VmRecord): void {
@@ -61,7 +78,7 @@ export class StateStore {
     this.save();
   }
 
-  keys(): KeyRecord[] {
+  keys(): readonly KeyRecord[] {
     return this.state.keys;
   }
 
@@ -69,20 +86,46 @@ export class StateStore {
     return this.state.keys.find((key) => key.fingerprint === fingerprint);
   }
 
-  addKey(key: KeyRecord): void {
-    if (this.keyByFingerprint(key.fingerprint)) return;
+  /** Adds a key unless one with the same fingerprint is there; returns the stored record. */
+  addKey(key: KeyRecord): KeyRecord {
+    const existing = this.keyByFingerprint(key.fingerprint);
+    if (existing) return existing;
     this.state.keys.push(key);
     this.save();
+    return key;
   }
 
+  /** Notes a key's use; written with the next change or {@link flush}, not on every request. */
   touchKey(fingerprint: string): void {
     const key = this.keyByFingerprint(fingerprint);
-    if (key) key.lastUsedAt = new Date().toISOString();
+    if (!key) return;
+    key.lastUsedAt = new Date().toISOString();
+    this.dirty = true;
+  }
+
+  /** Writes pending changes (key use times). */
+  flush(): void {
+    if (this.dirty) this.save();
+  }
+
+  private load(): StateFile {
+    try {
+      const parsed = JSON.parse(readFileSync(this.file, "utf8")) as Partial<StateFile>;
+      if (typeof parsed !== "object" || parsed === null || typeof parsed.vms !== "object") throw new Error();
+      return { version: 1, vms: parsed.vms ?? {}, keys: Array.isArray(parsed.keys) ? parsed.keys : [] };
+    } catch (error) {
+      throw new SandboxError(
+        "invalid_argument",
+        `The emulator's state file ${this.file} is not valid; move it away to start afresh.`,
+        { cause: error, details: { path: this.file } },
+      );
+    }
   }
 
   private save(): void {
-    const temp = `${this.file}.tmp`;
-    writeFileSync(temp, `${JSON.stringify(this.state, null, 2)}\n`);
-    renameSync(temp, this.file);
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(temporary, `${JSON.stringify(this.state, null, 2)}\n`, { mode: 0o600 });
+    renameSync(temporary, this.file);
+    this.dirty = false;
   }
 }

@@ -1,0 +1,55 @@
+import { SandboxError } from "@exedev-sandbox/core";
+
+function checkCount(value: number | undefined, what: string, minimum: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < minimum) {
+    throw new SandboxError("invalid_argument", `${what} must be a whole number of at least ${minimum}.`);
+  }
+  return value;
+}
+
+/**
+ * The faults in force. The SSH gateway and the HTTP API read them on every use, so changing
+ * one takes effect at once (for SFTP idle closing: within a fraction of the idle time).
+ */
+export class FaultState {
+  private idleCloseMs: number | undefined;
+  private maxSessions: number | undefined;
+  private failures: { count: number; status: number } | undefined;
+
+  /** Close SFTP sessions idle this long (ms); undefined: never. */
+  get sftpIdleCloseMs(): number | undefined {
+    return this.idleCloseMs;
+  }
+
+  set sftpIdleCloseMs(ms: number | undefined) {
+    this.idleCloseMs = checkCount(ms, "sftpIdleCloseMs", 1);
+  }
+
+  /** Refuse session channels past this many open on one connection; undefined: no limit. */
+  get maxSessionsPerConnection(): number | undefined {
+    return this.maxSessions;
+  }
+
+  set maxSessionsPerConnection(count: number | undefined) {
+    this.maxSessions = checkCount(count, "maxSessionsPerConnection", 1);
+  }
+
+  /** Makes the next `count` API calls answer `status` instead of running. */
+  failNextApiCalls(count: number, status: number): void {
+    checkCount(count, "count", 0);
+    if (typeof status !== "number" || !Number.isInteger(status) || status < 100 || status > 599) {
+      throw new SandboxError("invalid_argument", "status must be an HTTP status code (100-599).");
+    }
+    this.failures = count > 0 ? { count, status } : undefined;
+  }
+
+  /** The status to fail this API call with, if a failure is pending (and counts it). */
+  takeApiFailure(): number | undefined {
+    if (!this.failures) return undefined;
+    const { status } = this.failures;
+    this.failures.count--;
+    if (this.failures.count <= 0) this.failures = undefined;
+    return status;
+  }
+}
