@@ -9,8 +9,9 @@ import type {
   PluginSyncFileMapping,
   PluginSyncOperation,
 } from "@paperclipai/plugin-sdk";
-import { clientFor, type HookContext, leaseVm, leaseWorkspace, withLease } from "./hook-context.js";
+import type { HookContext } from "./hook-context.js";
 import { hostPath, modeOf, runChecked, runPostUploadCommands, sandboxPath } from "./sync-commands.js";
+import { runSyncHook } from "./sync-hook.js";
 import { packDirectory } from "./transfer/host-tar.js";
 import { readTarEntries } from "./transfer/tar-reader.js";
 
@@ -114,25 +115,9 @@ async function syncInOperation(
 }
 
 /** Copies host files and directories onto the lease's VM, operation by operation. */
-export async function syncIn(
+export function syncIn(
   context: HookContext,
   params: PluginEnvironmentSyncInParams,
 ): Promise<PluginEnvironmentSyncResult> {
-  const client = clientFor(context, params.config);
-  return withLease(context, client, leaseVm(params.lease), async (sandbox) => {
-    const defaults = {
-      cwd: leaseWorkspace(params.lease) ?? sandbox.homeDir,
-      timeoutMs: client.config.timeoutMs,
-    };
-    const operations: PluginEnvironmentSyncResult["operations"] = [];
-    for (const operation of params.operations) {
-      const totals = await syncInOperation(sandbox, operation, defaults);
-      operations.push({
-        operationId: operation.operationId,
-        filesTransferred: totals.files,
-        bytesTransferred: totals.bytes,
-      });
-    }
-    return { operations };
-  });
+  return runSyncHook(context, params, syncInOperation);
 }

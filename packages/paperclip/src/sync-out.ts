@@ -8,8 +8,9 @@ import type {
   PluginSyncFileMapping,
   PluginSyncOperation,
 } from "@paperclipai/plugin-sdk";
-import { clientFor, type HookContext, leaseVm, leaseWorkspace, withLease } from "./hook-context.js";
+import type { HookContext } from "./hook-context.js";
 import { hostPath, modeOf, runChecked, runPostUploadCommands, sandboxPath } from "./sync-commands.js";
+import { runSyncHook } from "./sync-hook.js";
 import { extractTar } from "./transfer/tar-extract.js";
 
 interface Totals {
@@ -95,25 +96,9 @@ async function syncOutOperation(
 }
 
 /** Copies files and directories from the lease's VM to the Paperclip host, operation by operation. */
-export async function syncOut(
+export function syncOut(
   context: HookContext,
   params: PluginEnvironmentSyncOutParams,
 ): Promise<PluginEnvironmentSyncResult> {
-  const client = clientFor(context, params.config);
-  return withLease(context, client, leaseVm(params.lease), async (sandbox) => {
-    const defaults = {
-      cwd: leaseWorkspace(params.lease) ?? sandbox.homeDir,
-      timeoutMs: client.config.timeoutMs,
-    };
-    const operations: PluginEnvironmentSyncResult["operations"] = [];
-    for (const operation of params.operations) {
-      const totals = await syncOutOperation(sandbox, operation, defaults);
-      operations.push({
-        operationId: operation.operationId,
-        filesTransferred: totals.files,
-        bytesTransferred: totals.bytes,
-      });
-    }
-    return { operations };
-  });
+  return runSyncHook(context, params, syncOutOperation);
 }
