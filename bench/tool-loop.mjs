@@ -17,7 +17,7 @@ const log = (line) => process.stdout.write(`${line}\n`);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** Legs are loaded lazily so the bench runs with whichever adapters are built. */
-async function adapterLegs(sandbox, cwd) {
+async function adapterLegs(sandbox, cwd, server) {
   const legs = [];
   const specs = new Map(toolSpecs.map((spec) => [spec.name, spec]));
   legs.push({
@@ -32,7 +32,7 @@ async function adapterLegs(sandbox, cwd) {
       continue;
     }
     const { createLeg } = await import(legFile);
-    legs.push(await createLeg({ sandbox, cwd }));
+    legs.push(await createLeg({ sandbox, cwd, server }));
   }
   return legs;
 }
@@ -55,11 +55,14 @@ try {
   const cwd = `${sandbox.homeDir}/loop`;
   await sandbox.mkdir(cwd, { recursive: true });
   const legs = [
-    ...(await adapterLegs(sandbox, cwd)),
+    ...(await adapterLegs(sandbox, cwd, server)),
     sshPerCommandLeg({ ...server, keyPath, knownHostsPath: join(scratch, "known_hosts"), cwd }),
   ];
   const rows = [];
-  for (const leg of legs) rows.push(await timeLeg(leg));
+  for (const leg of legs) {
+    rows.push(await timeLeg(leg));
+    await leg.close?.();
+  }
   await sandbox.rm(cwd, { recursive: true, force: true });
   await sandbox.close();
 

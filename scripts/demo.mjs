@@ -2,7 +2,6 @@
 // It starts the local exe.dev emulator, registers a fresh key, mints an exe0 token with core,
 // creates a VM through the API, and drives it through every integration. With EXE_API_TOKEN
 // set it runs the same against the real exe.dev.
-import { existsSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import {
   createExeDevApi,
@@ -37,6 +36,9 @@ console.log(
 let emulator;
 let api;
 let ssh = {};
+// The Paperclip plugin reads its API token, key and host-key setting from its environment config;
+// live, it falls back to EXE_API_KEY / EXE_API_TOKEN and the usual SSH keys, as in Paperclip.
+let paperclipConfig = {};
 if (live) {
   api = createExeDevApi();
 } else {
@@ -45,7 +47,7 @@ if (live) {
   const key = generateSshKeyPair("exedev-demo");
   await step("registered a freshly generated Ed25519 key", () => emulator.registerKey(key.publicKey, "demo"));
   const token = await step(
-    "minted an exe0 token with core's mintToken (cmds new, ls, rm, cp; 1 h expiry)",
+    "minted an exe0 token with core's mintToken (cmds new, ls, rm, cp, whoami; 1 h expiry)",
     () =>
       mintToken({
         privateKey: key.privateKey,
@@ -54,10 +56,13 @@ if (live) {
   );
   show(`${token.slice(0, 48)}…`);
   api = createExeDevApi({ baseUrl: emulator.apiUrl, token });
-  ssh = {
+  // The gateway's host key is pinned by the fingerprint the emulator reports.
+  ssh = { privateKey: key.privateKey, hostKey: { sha256: emulator.hostKeyFingerprint } };
+  paperclipConfig = {
+    apiKey: token,
+    apiUrl: emulator.apiUrl,
     privateKey: key.privateKey,
-    hostKey: "accept-new",
-    knownHostsPath: `${emulator.dataDir}/known_hosts`,
+    hostKey: emulator.hostKeyFingerprint,
   };
 }
 
@@ -79,45 +84,32 @@ show(
 const work = `${sandbox.homeDir}/demo`;
 
 try {
-  // Vercel AI SDK: a real tool loop, with the SDK's own mock model (no model API key needed).
+  // Vercel AI SDK: a real tool loop. By default the model is the SDK's own mock (no key needed);
+  // with AI_GATEWAY_API_KEY set, a real model through the AI Gateway (EXEDEV_DEMO_MODEL picks it).
   const { createExeDevTools } = await import("../packages/vercel-ai-tools/dist/index.js");
   const { generateText, stepCountIs } = await import("ai");
-  const { MockLanguageModelV4 } = await import("ai/test");
-  const usage = {
-    inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
-    outputTokens: { total: 1, text: 1, reasoning: 0 },
-  };
-  const call = (id, toolName, input) => ({
-    content: [{ type: "tool-call", toolCallId: id, toolName, input: JSON.stringify(input) }],
-    finishReason: { unified: "tool-calls", raw: undefined },
-    usage,
-    warnings: [],
-  });
-  const model = new MockLanguageModelV4({
-    doGenerate: [
-      call("1", "writeFile", {
-        path: "primes.sh",
-        content:
-          'for n in $(seq 2 30); do f=1; for d in $(seq 2 $((n-1))); do [ $((n%d)) -eq 0 ] && f=0; done; [ $f -eq 1 ] && printf "%s " $n; done; echo\n',
+  const realModel = process.env.AI_GATEWAY_API_KEY
+    ? (process.env.EXEDEV_DEMO_MODEL ?? "openai/gpt-4o-mini")
+    : undefined;
+  const model = realModel ?? (await mockModel());
+  const result = await step(
+    `AI SDK: generateText tool loop with ${realModel ? `${realModel} (AI Gateway)` : "the mock model (writeFile → bash)"}`,
+    () =>
+      generateText({
+        model,
+        tools: createExeDevTools(sandbox, { cwd: work }),
+        prompt:
+          "Write a POSIX sh script primes.sh that prints the primes below 30 on one line, run it with `sh primes.sh`, and say what it printed.",
+        stopWhen: stepCountIs(6),
       }),
-      call("2", "bash", { command: "sh primes.sh" }),
-      {
-        content: [{ type: "text", text: "The primes below 30 are listed above." }],
-        finishReason: { unified: "stop", raw: undefined },
-        usage,
-        warnings: [],
-      },
-    ],
-  });
-  const result = await step("AI SDK: generateText tool loop (writeFile → bash) with the mock model", () =>
-    generateText({
-      model,
-      tools: createExeDevTools(sandbox, { cwd: work }),
-      prompt: "primes below 30",
-      stopWhen: stepCountIs(5),
-    }),
   );
-  if (result) show(`bash → ${result.steps[1].toolResults[0].output.stdout}`);
+  if (result) {
+    for (const each of result.steps.flatMap((s) => s.toolResults)) {
+      const text = String(each.output?.text ?? JSON.stringify(each.output));
+      show(`${each.toolName} → ${text.replace(/\s*\n\s*/g, " | ").slice(0, 100)}`);
+    }
+    if (realModel) show(result.text);
+  }
 
   // LangChain: the same tools as LangChain structured tools, through tool.invoke.
   const { createExeDevTools: createLangChainTools, createDeepAgentsBackend } = await import(
@@ -146,15 +138,35 @@ try {
   );
   if (flueRun) show(`exit ${flueRun.exitCode} (124 = timed out; the remote process was killed)`);
 
-  // Paperclip: the plugin's execute hook, when the package is built.
-  const paperclip = new URL("../packages/paperclip/dist/index.js", import.meta.url);
-  if (existsSync(paperclip)) {
-    const plugin = await import(paperclip.href);
-    const execute = plugin.demoExecute ?? undefined;
-    if (execute) await step("Paperclip: plugin execute", () => execute(sandbox));
-    else console.log(dim("  · Paperclip: see packages/paperclip (its hooks are exercised by its own tests)"));
-  } else {
-    console.log(dim("  · Paperclip plugin not built yet; skipped"));
+  // Paperclip: the plugin's own worker process, driven over JSON-RPC as the Paperclip server
+  // drives it, running a command on this VM through the environmentExecute hook.
+  const { DRIVER_KEY } = await import("../packages/paperclip/dist/index.js");
+  const { startPaperclipWorker } = await import("./paperclip-worker.mjs");
+  let streamed = 0;
+  const worker = await step(
+    "Paperclip: started the plugin worker (node dist/worker.js, JSON-RPC on stdio)",
+    () => startPaperclipWorker({ onLog: () => streamed++ }),
+  );
+  if (worker) {
+    try {
+      const environment = {
+        driverKey: DRIVER_KEY,
+        companyId: "demo",
+        environmentId: "demo",
+        config: paperclipConfig,
+      };
+      // The lease Paperclip would hold for this VM: the plugin finds it by name through the API.
+      const lease = { providerLeaseId: sandbox.vm.name, expiresAt: null, metadata: { remoteCwd: work } };
+      const ran = await step("Paperclip: environmentExecute runs sh primes.sh in the login shell", () =>
+        worker.call("environmentExecute", { ...environment, lease, command: "sh", args: ["primes.sh"] }),
+      );
+      if (ran)
+        show(
+          `exit ${ran.exitCode}, stdout ${ran.stdout.trim()} (${streamed} chunk(s) streamed to the run log)`,
+        );
+    } finally {
+      await step("Paperclip: worker shut down and closed its connection", () => worker.stop());
+    }
   }
 
   await step("removed the demo files", () => sandbox.rm(work, { recursive: true, force: true }));
@@ -167,3 +179,34 @@ if (failures > 0) {
   process.exit(1);
 }
 console.log("done");
+
+/** The AI SDK's mock model, scripted to write primes.sh, run it, and answer. */
+async function mockModel() {
+  const { MockLanguageModelV4 } = await import("ai/test");
+  const usage = {
+    inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
+    outputTokens: { total: 1, text: 1, reasoning: 0 },
+  };
+  const call = (id, toolName, input) => ({
+    content: [{ type: "tool-call", toolCallId: id, toolName, input: JSON.stringify(input) }],
+    finishReason: { unified: "tool-calls", raw: undefined },
+    usage,
+    warnings: [],
+  });
+  return new MockLanguageModelV4({
+    doGenerate: [
+      call("1", "writeFile", {
+        path: "primes.sh",
+        content:
+          'for n in $(seq 2 30); do f=1; for d in $(seq 2 $((n-1))); do [ $((n%d)) -eq 0 ] && f=0; done; [ $f -eq 1 ] && printf "%s " $n; done; echo\n',
+      }),
+      call("2", "bash", { command: "sh primes.sh" }),
+      {
+        content: [{ type: "text", text: "The primes below 30 are listed above." }],
+        finishReason: { unified: "stop", raw: undefined },
+        usage,
+        warnings: [],
+      },
+    ],
+  });
+}

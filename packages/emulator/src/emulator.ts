@@ -87,6 +87,11 @@ export interface Emulator {
   /** The data directory (absolute). */
   dataDir: string;
   /**
+   * The OpenSSH `SHA256:` fingerprint of the gateway's host key. Pin it (core's `hostKey:
+   * { sha256 }`, OpenSSH's `-o FingerprintHash`) instead of trusting the key on first use.
+   */
+  hostKeyFingerprint: string;
+  /**
    * Registers an OpenSSH one-line public key: it may then log in over SSH and sign API tokens.
    * Registering a key twice keeps the first name.
    * @param name - Shown by `whoami` and `ssh-key list`. @default "key-<n>"
@@ -181,6 +186,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     sshHost: host,
     sshPort: gatewayHandle.port,
     dataDir,
+    hostKeyFingerprint: parsePublicKey(hostKey.publicKey).fingerprint,
     registerKey,
     createToken: (permissions = {}) =>
       mintToken({

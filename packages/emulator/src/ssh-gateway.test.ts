@@ -104,9 +104,9 @@ async function waitFor(check: () => boolean, ms = 3000): Promise<boolean> {
 
 describe("SSH gateway", () => {
   defineSandboxContract("emulator SSH gateway", {
-    // The host key is pinned: it is the one in dataDir.
+    // The host key is pinned by the fingerprint the emulator reports.
     create: async () =>
-      connectSandbox({ ...sshOptions(await newVm()), hostKey: { sha256: hostKeyFingerprint() } }),
+      connectSandbox({ ...sshOptions(await newVm()), hostKey: { sha256: emulator.hostKeyFingerprint } }),
     faults: { dropConnections: () => emulator.faults.dropConnections(), sftpIdleCloseMs: SFTP_IDLE_CLOSE_MS },
   });
 
@@ -123,6 +123,12 @@ describe("SSH gateway", () => {
       "-o",
       "LogLevel=ERROR",
     ];
+
+    it("reports the host key fingerprint that ssh-keygen computes from the key in dataDir", async () => {
+      const listed = await run("ssh-keygen", ["-lf", join(emulator.dataDir, "host_ed25519.pub")]);
+      expect(listed.stdout.split(" ")[1]).toBe(emulator.hostKeyFingerprint);
+      expect(emulator.hostKeyFingerprint).toBe(hostKeyFingerprint());
+    });
 
     it("ssh runs commands with exit codes, separate stderr, stdin and SetEnv", async () => {
       const vm = await newVm();
