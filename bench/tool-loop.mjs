@@ -1,7 +1,7 @@
 // Root benchmark: core's table (run first by turbo), then a 20-step agent tool loop through each
 // adapter against one loopback OpenSSH server, compared in the same run with one `ssh` process
 // per step. Prints one table and writes bench/results.json. Not a test.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -16,7 +16,10 @@ const scratch = mkdtempSync(join(tmpdir(), "exedev-loop-"));
 const log = (line) => process.stdout.write(`${line}\n`);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-/** Legs are loaded lazily so the bench runs with whichever adapters are built. */
+/**
+ * One leg per `bench/legs/<package>.mjs`, plus core's tool specs with no framework. An adapter
+ * that is not built is left out with a note, so the bench runs with whatever is there.
+ */
 async function adapterLegs(sandbox, cwd, server) {
   const legs = [];
   const specs = new Map(toolSpecs.map((spec) => [spec.name, spec]));
@@ -24,11 +27,12 @@ async function adapterLegs(sandbox, cwd, server) {
     name: "core tool specs (no framework)",
     runStep: ({ tool, input }) => specs.get(tool).run(sandbox, input, { cwd }),
   });
-  for (const file of ["vercel-ai-tools", "langchain-tools", "flue", "paperclip"]) {
-    const legFile = join(here, "legs", `${file}.mjs`);
-    const dist = join(here, "..", "packages", file, "dist", "index.js");
-    if (!existsSync(legFile) || !existsSync(dist)) {
-      log(`(no ${file} leg: build the package and add bench/legs/${file}.mjs)`);
+  const files = readdirSync(join(here, "legs")).filter((file) => file.endsWith(".mjs"));
+  for (const file of files.sort()) {
+    const legFile = join(here, "legs", file);
+    const dist = join(here, "..", "packages", file.replace(/\.mjs$/, ""), "dist", "index.js");
+    if (!existsSync(dist)) {
+      log(`(no ${file} leg: its package is not built)`);
       continue;
     }
     const { createLeg } = await import(legFile);
