@@ -1,6 +1,6 @@
 // Root benchmark: core's table (run first by turbo), then a 20-step agent tool loop through each
 // adapter against one loopback OpenSSH server, compared in the same run with one `ssh` process
-// per step. Prints one table and writes bench/results.json. Not a test.
+// per step. Prints one table (with core's numbers) and writes bench/results.json. Not a test.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import { connectSandbox, toolSpecs } from "../packages/core/dist/index.js";
 import { isRoot, startSshd, UNPRIVILEGED_TEST_USER } from "../packages/testing/src/sshd.ts";
 import { sshPerCommandLeg } from "./ssh-per-command.mjs";
+import { summaryTable } from "./summary-table.mjs";
 import { steps } from "./tool-loop-steps.mjs";
 
 const here = new URL(".", import.meta.url).pathname;
@@ -70,20 +71,13 @@ try {
   await sandbox.rm(cwd, { recursive: true, force: true });
   await sandbox.close();
 
-  const baseline = rows.at(-1).medianMs;
-  log(`\n20-step tool loop, loopback OpenSSH, median of ${ROUNDS} rounds`);
-  log("| leg | 20 steps | per step | vs ssh per command |");
-  log("| --- | --- | --- | --- |");
-  for (const row of rows) {
-    log(
-      `| ${row.name} | ${row.medianMs.toFixed(1)} ms | ${row.perStepMs.toFixed(2)} ms | ${(baseline / row.medianMs).toFixed(1)}x |`,
-    );
-  }
   const coreResults = join(here, "..", "packages", "core", "bench", "results.json");
   const results = {
     toolLoop: { steps: steps.length, rounds: ROUNDS, legs: rows },
     core: existsSync(coreResults) ? JSON.parse(readFileSync(coreResults, "utf8")) : undefined,
   };
+  log(`\nexedev-sandbox vs today's ways, loopback OpenSSH (tool loop: median of ${ROUNDS} rounds)`);
+  for (const line of summaryTable(results.core, results.toolLoop)) log(line);
   writeFileSync(join(here, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   log(`\nwrote ${join(here, "results.json")}`);
 } finally {
