@@ -10,7 +10,9 @@ import {
   mintToken,
 } from "../packages/core/dist/index.js";
 
-const live = Boolean(process.env.EXE_API_TOKEN || process.env.EXE_API_KEY);
+// `--emulator` keeps the demo local even with a token in the environment (./pnpmw test uses it).
+const live =
+  !process.argv.includes("--emulator") && Boolean(process.env.EXE_API_TOKEN || process.env.EXE_API_KEY);
 const dim = (text) => (process.stdout.isTTY ? `\x1b[2m${text}\x1b[0m` : text);
 let failures = 0;
 
@@ -30,7 +32,7 @@ const show = (text) => console.log(dim(`      ${String(text).trim().split("\n").
 
 console.log(
   live
-    ? "exedev-sandbox demo against the real exe.dev (EXE_API_TOKEN is set)"
+    ? `exedev-sandbox demo against ${process.env.EXE_API_URL ? `the exe.dev API at ${process.env.EXE_API_URL}` : "the real exe.dev"} (EXE_API_TOKEN is set)`
     : "exedev-sandbox demo against the local exe.dev emulator",
 );
 let emulator;
