@@ -5,12 +5,12 @@ import {
   describeWithSshd,
   remainingProcesses,
   type SshdServer,
+  startForwarder,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { SandboxDiedError, type SandboxDriver, sandboxFromDriver } from "@flue/runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExeDevDriver } from "./index.js";
-import { startForwarder } from "./test-forwarder.js";
 
 const isDied = (error: unknown): boolean =>
   error instanceof SandboxDiedError || (error as { type?: unknown } | undefined)?.type === "sandbox_died";

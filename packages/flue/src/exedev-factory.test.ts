@@ -9,13 +9,13 @@ import {
   type LobbyServer,
   routeLobbyToSshd,
   type SshdServer,
+  startForwarder,
   startLobbyServer,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { type Sandbox as FlueSandbox, SandboxDiedError } from "@flue/runtime";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { disposeExeDevSandboxes, exedev } from "./index.js";
-import { startForwarder } from "./test-forwarder.js";
 
 const isDied = (error: unknown): boolean =>
   error instanceof SandboxDiedError || (error as { type?: unknown } | undefined)?.type === "sandbox_died";

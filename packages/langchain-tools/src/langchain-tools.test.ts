@@ -5,6 +5,7 @@ import {
   describeWithSshd,
   remainingProcesses,
   type SshdServer,
+  startForwarder,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
@@ -41,8 +42,11 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
     capabilities: { cwd: true, timeout: true, abort: true },
     async setup() {
       const server = await startSshd();
+      // The tools reach the machine through a hop the machine-gone test can cut; checks go direct.
+      const path = await startForwarder(server);
+      const core = await connectSandbox({ ...server.connectOptions(), port: path.port });
       const sandbox = await connectSandbox(server.connectOptions());
-      const tools = createExeDevTools(sandbox);
+      const tools = createExeDevTools(core);
       return {
         sandbox,
         harness: {
@@ -56,6 +60,7 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
               exitCode: artifact.exitCode as number,
               stdout: artifact.stdout as string,
               stderr: artifact.stderr as string,
+              errorCode: artifact.ok === false ? artifact.code : undefined,
             };
           },
           readFile: async (path) => {
@@ -67,8 +72,14 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
             if (message.status === "error") throw new Error(String(message.content));
           },
         },
+        killMachine: async () => {
+          await path.kill();
+          await server.stop();
+        },
         dispose: async () => {
+          await core.close();
           await sandbox.close();
+          await path.kill();
           await server.stop();
         },
       };

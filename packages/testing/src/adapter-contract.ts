@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Sandbox } from "@exedev-sandbox/core";
+import { isSandboxError, type Sandbox } from "@exedev-sandbox/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { remainingProcesses } from "./remote-processes.ts";
 
@@ -8,6 +8,11 @@ export interface AdapterExecResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+  /**
+   * For `"error-result"` frameworks: the `SandboxError` code of the error result the tool
+   * returned instead of running the command (e.g. `"sandbox_died"`). Absent when it ran.
+   */
+  errorCode?: string;
 }
 
 /**
@@ -47,7 +52,11 @@ export interface AdapterContractOptions {
    * text that mentions the path).
    */
   failures: "rejects" | "error-result";
-  /** Recognises the framework's "the sandbox died" error, when it defines one. */
+  /**
+   * Recognises the framework's "the sandbox died" error, for `"rejects"` frameworks that define
+   * one. `"error-result"` frameworks always run the machine-gone scenario: their exec must then
+   * return `errorCode: "sandbox_died"` or reject with core's `sandbox_died` SandboxError.
+   */
   isDiedError?(error: unknown): boolean;
 }
 
@@ -126,24 +135,38 @@ export function defineAdapterContract(name: string, options: AdapterContractOpti
     });
   });
 
-  if (options.isDiedError) {
-    const isDied = options.isDiedError;
+  // Tool-style frameworks report a dead sandbox either as an error result or by rejecting with
+  // core's SandboxError (the framework's tool-error path, which an agent loop can stop on).
+  const isDied =
+    options.failures === "error-result"
+      ? (outcome: { result?: AdapterExecResult; error?: unknown }) =>
+          outcome.result?.errorCode === "sandbox_died" || isSandboxError(outcome.error, "sandbox_died")
+      : options.isDiedError &&
+        ((outcome: { error?: unknown }) => options.isDiedError?.(outcome.error) === true);
+  if (isDied) {
     describe(`Adapter contract: ${name} (machine gone)`, () => {
-      it("reports the framework's sandbox-died error once the machine is gone", async () => {
+      it("reports that the sandbox died once the machine is gone", async () => {
         const setup = await options.setup();
         try {
-          if (!setup.killMachine) throw new Error("the died test needs setup().killMachine");
+          if (!setup.killMachine) throw new Error("the machine-gone test needs setup().killMachine");
           expect((await setup.harness.exec("echo alive")).stdout).toContain("alive");
           await setup.killMachine();
-          const error = await setup.harness.exec("echo gone").then(
-            () => undefined,
-            (e: unknown) => e,
+          const outcome = await setup.harness.exec("echo gone").then(
+            (result) => ({ result, error: undefined }),
+            (error: unknown) => ({ result: undefined, error }),
           );
-          expect(isDied(error), `expected the framework's died error, got ${String(error)}`).toBe(true);
+          expect(
+            isDied(outcome),
+            `expected the framework's sandbox-died report, got ${describeOutcome(outcome)}`,
+          ).toBe(true);
         } finally {
           await setup.dispose();
         }
       });
     });
   }
+}
+
+function describeOutcome(outcome: { result?: AdapterExecResult; error?: unknown }): string {
+  return outcome.result ? JSON.stringify(outcome.result) : String(outcome.error);
 }

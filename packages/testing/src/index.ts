@@ -5,6 +5,7 @@ export {
   type AdapterSetup,
   defineAdapterContract,
 } from "./adapter-contract.ts";
+export { type Forwarder, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
 export { useSshd } from "./lazy.ts";
 export {

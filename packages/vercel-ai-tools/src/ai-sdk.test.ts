@@ -5,6 +5,7 @@ import {
   describeWithSshd,
   remainingProcesses,
   type SshdServer,
+  startForwarder,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { generateText, jsonSchema, stepCountIs, type ToolSet, tool } from "ai";
@@ -56,6 +57,9 @@ async function callThroughLoop(
   const model = new MockLanguageModelV4({ doGenerate: [toolCall("c", toolName, input), answer("done")] });
   const result = await generateText({ model, tools, prompt: "go", stopWhen: stepCountIs(2), abortSignal });
   const toolResult = result.steps[0]?.toolResults[0];
+  // A tool that throws (the sandbox itself failed) becomes the SDK's tool-error part: surface it.
+  const toolError = result.steps[0]?.content.find((part) => part.type === "tool-error");
+  if (!toolResult && toolError) throw toolError.error;
   if (!toolResult) throw new Error(`no tool result: ${JSON.stringify(result.steps[0]?.content)}`);
   const seen = toolOutputsSeen(model, 1)[0];
   return { output: toolResult.output, seen: String(seen?.value) };
@@ -67,8 +71,11 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
     capabilities: { cwd: true, timeout: true, abort: true },
     async setup() {
       const server = await startSshd();
+      // The tools reach the machine through a hop the machine-gone test can cut; checks go direct.
+      const path = await startForwarder(server);
+      const core = await connectSandbox({ ...server.connectOptions(), port: path.port });
       const sandbox = await connectSandbox(server.connectOptions());
-      const tools: ToolSet = createExeDevTools(sandbox);
+      const tools: ToolSet = createExeDevTools(core);
       return {
         sandbox,
         harness: {
@@ -83,6 +90,7 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
               exitCode: output.exitCode as number,
               stdout: output.stdout as string,
               stderr: output.stderr as string,
+              errorCode: output.ok === false ? (output.code as string) : undefined,
             };
           },
           readFile: async (path) => {
@@ -94,8 +102,14 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
             if (!output.ok) throw new Error(output.text);
           },
         },
+        killMachine: async () => {
+          await path.kill();
+          await server.stop();
+        },
         dispose: async () => {
+          await core.close();
           await sandbox.close();
+          await path.kill();
           await server.stop();
         },
       };

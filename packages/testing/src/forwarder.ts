@@ -1,5 +1,5 @@
-// Test helper (not exported): a TCP hop in front of a real sshd that can vanish at once, so a
-// "machine gone" test controls exactly when the path disappears.
+// A TCP hop in front of a real sshd that can vanish at once, so a "machine gone" test controls
+// exactly when the path to the machine disappears (stopping sshd leaves open sessions alive).
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 
 /** A running forwarder. */
