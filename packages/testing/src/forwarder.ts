@@ -7,8 +7,8 @@ export interface Forwarder {
   host: string;
   port: number;
   /**
-   * Stops listening first, then drops every connection: nothing can reach the target any more.
-   * Resolves a moment later, once clients have seen their connection close (see below).
+   * Stops listening and drops every connection, both before its first `await`: from the moment
+   * it is called nothing can reach the target any more. Resolves once the listener is closed.
    */
   kill(): Promise<void>;
 }
@@ -37,10 +37,6 @@ export async function startForwarder(target: { host: string; port: number }): Pr
       const closed = new Promise((resolve) => server.close(resolve));
       for (const socket of sockets) socket.destroy();
       await closed;
-      // Core has a race: a call made in the instant between the socket ending and ssh2's "close"
-      // event is told the connection was "re-established" (connection_failed) instead of
-      // sandbox_died. A real VM is gone for longer than this; the tests wait it out.
-      await new Promise((resolve) => setTimeout(resolve, 250));
     },
   };
 }

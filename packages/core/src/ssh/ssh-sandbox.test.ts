@@ -1,9 +1,14 @@
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeWithSshd, expectSandboxError, type SshdServer, startSshd } from "@exedev-sandbox/testing";
+import {
+  describeWithSshd,
+  expectSandboxError,
+  type SshdServer,
+  startForwarder,
+  startSshd,
+} from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectSandbox, isSandboxError } from "../index.js";
 import { generateSshKeyPair } from "./key-pair.js";
@@ -304,32 +309,18 @@ describeWithSshd("connection failures against OpenSSH", () => {
   it("reports sandbox_died for a call made the moment the network path is cut", async () => {
     const server = await startSshd();
     // A TCP hop in front of sshd, so the path can vanish at an exact moment.
-    const sockets = new Set<Socket>();
-    const hop = createServer((inbound) => {
-      const outbound = connect(server.port, server.host);
-      for (const socket of [inbound, outbound]) {
-        sockets.add(socket);
-        socket.on("error", () => {});
-        socket.on("close", () => {
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      inbound.pipe(outbound).pipe(inbound);
-    });
-    await new Promise<void>((resolve) => hop.listen(0, "127.0.0.1", () => resolve()));
+    const hop = await startForwarder(server);
     try {
-      const port = (hop.address() as AddressInfo).port;
       const sandbox = await connectSandbox({
         ...server.connectOptions(),
-        port,
+        port: hop.port,
         knownHostsPath: scratchFile("kh-hop"),
       });
       expect((await sandbox.exec("echo via-hop")).stdout).toBe("via-hop\n");
-      hop.close();
-      for (const socket of sockets) socket.destroy();
+      const cut = hop.kill(); // cuts the path synchronously
       // Same tick as the cut: the call must still end as sandbox_died, not hang or reconnect.
       await expectSandboxError(sandbox.exec("echo gone"), "sandbox_died");
+      await cut;
       await sandbox.close();
     } finally {
       await server.stop();
