@@ -5,7 +5,7 @@ import {
   describeWithSshd,
   remainingProcesses,
   type SshdServer,
-  startForwarder,
+  startKillableMachine,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { SandboxDiedError, type SandboxDriver, sandboxFromDriver } from "@flue/runtime";
@@ -21,28 +21,21 @@ describeWithSshd("createExeDevDriver on OpenSSH", () => {
     capabilities: { cwd: true, timeout: true, abort: true },
     isDiedError: isDied,
     async setup() {
-      const server = await startSshd();
-      const path = await startForwarder(server);
-      const core = await connectSandbox({ ...server.connectOptions(), port: path.port });
-      const checker = await connectSandbox(server.connectOptions());
+      const machine = await startKillableMachine();
+      const core = await connectSandbox(machine.connectOptions());
       // The harness reaches the driver only through Flue's own wrapper, as an agent's tools do.
       const flue = sandboxFromDriver(createExeDevDriver(core), core.homeDir);
       return {
-        sandbox: checker,
+        sandbox: machine.checker,
         harness: {
           exec: (command, options) => flue.exec(command, options),
           readFile: (path) => flue.readFile(path),
           writeFile: (path, content) => flue.writeFile(path, content),
         },
-        killMachine: async () => {
-          await path.kill();
-          await server.stop();
-        },
+        killMachine: machine.killMachine,
         dispose: async () => {
           await core.close();
-          await checker.close();
-          await path.kill();
-          await server.stop();
+          await machine.dispose();
         },
       };
     },

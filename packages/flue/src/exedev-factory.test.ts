@@ -10,6 +10,7 @@ import {
   routeLobbyToSshd,
   type SshdServer,
   startForwarder,
+  startKillableMachine,
   startLobbyServer,
   startSshd,
 } from "@exedev-sandbox/testing";
@@ -50,27 +51,21 @@ describeWithSshd("exedev() factory on OpenSSH", () => {
     capabilities: { cwd: true, timeout: true, abort: true },
     isDiedError: isDied,
     async setup() {
-      const server = await startSshd();
-      const path = await startForwarder(server);
-      const factory = exedev({ ...vmInfoOf(server), sshPort: path.port }, sshOptionsOf(server));
+      const machine = await startKillableMachine();
+      const { server } = machine;
+      const factory = exedev({ ...vmInfoOf(server), sshPort: machine.port }, sshOptionsOf(server));
       const flue = await factory.createSandbox({ id: "contract-agent" });
-      const sandbox = await connectSandbox(server.connectOptions());
       return {
-        sandbox,
+        sandbox: machine.checker,
         harness: {
           exec: (command, options) => flue.exec(command, options),
           readFile: (path) => flue.readFile(path),
           writeFile: (path, content) => flue.writeFile(path, content),
         },
-        killMachine: async () => {
-          await path.kill();
-          await server.stop();
-        },
+        killMachine: machine.killMachine,
         dispose: async () => {
           await factory.dispose();
-          await sandbox.close();
-          await path.kill();
-          await server.stop();
+          await machine.dispose();
         },
       };
     },

@@ -5,7 +5,7 @@ import {
   describeWithSshd,
   remainingProcesses,
   type SshdServer,
-  startForwarder,
+  startKillableMachine,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
@@ -41,14 +41,12 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
     failures: "error-result",
     capabilities: { cwd: true, timeout: true, abort: true },
     async setup() {
-      const server = await startSshd();
       // The tools reach the machine through a hop the machine-gone test can cut; checks go direct.
-      const path = await startForwarder(server);
-      const core = await connectSandbox({ ...server.connectOptions(), port: path.port });
-      const sandbox = await connectSandbox(server.connectOptions());
+      const machine = await startKillableMachine();
+      const core = await connectSandbox(machine.connectOptions());
       const tools = createExeDevTools(core);
       return {
-        sandbox,
+        sandbox: machine.checker,
         harness: {
           exec: async (command, options) => {
             const { artifact } = await call(
@@ -72,15 +70,10 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
             if (message.status === "error") throw new Error(String(message.content));
           },
         },
-        killMachine: async () => {
-          await path.kill();
-          await server.stop();
-        },
+        killMachine: machine.killMachine,
         dispose: async () => {
           await core.close();
-          await sandbox.close();
-          await path.kill();
-          await server.stop();
+          await machine.dispose();
         },
       };
     },

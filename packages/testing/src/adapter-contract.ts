@@ -137,12 +137,12 @@ export function defineAdapterContract(name: string, options: AdapterContractOpti
 
   // Tool-style frameworks report a dead sandbox either as an error result or by rejecting with
   // core's SandboxError (the framework's tool-error path, which an agent loop can stop on).
+  const { isDiedError } = options;
   const isDied =
     options.failures === "error-result"
       ? (outcome: { result?: AdapterExecResult; error?: unknown }) =>
           outcome.result?.errorCode === "sandbox_died" || isSandboxError(outcome.error, "sandbox_died")
-      : options.isDiedError &&
-        ((outcome: { error?: unknown }) => options.isDiedError?.(outcome.error) === true);
+      : isDiedError && ((outcome: { error?: unknown }) => isDiedError(outcome.error));
   if (isDied) {
     describe(`Adapter contract: ${name} (machine gone)`, () => {
       it("reports that the sandbox died once the machine is gone", async () => {

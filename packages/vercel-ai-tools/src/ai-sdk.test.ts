@@ -5,7 +5,7 @@ import {
   describeWithSshd,
   remainingProcesses,
   type SshdServer,
-  startForwarder,
+  startKillableMachine,
   startSshd,
 } from "@exedev-sandbox/testing";
 import { generateText, jsonSchema, stepCountIs, type ToolSet, tool } from "ai";
@@ -70,14 +70,12 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
     failures: "error-result",
     capabilities: { cwd: true, timeout: true, abort: true },
     async setup() {
-      const server = await startSshd();
       // The tools reach the machine through a hop the machine-gone test can cut; checks go direct.
-      const path = await startForwarder(server);
-      const core = await connectSandbox({ ...server.connectOptions(), port: path.port });
-      const sandbox = await connectSandbox(server.connectOptions());
+      const machine = await startKillableMachine();
+      const core = await connectSandbox(machine.connectOptions());
       const tools: ToolSet = createExeDevTools(core);
       return {
-        sandbox,
+        sandbox: machine.checker,
         harness: {
           exec: async (command, options) => {
             const { output } = await callThroughLoop(
@@ -102,15 +100,10 @@ describeWithSshd("AI SDK tools on OpenSSH", () => {
             if (!output.ok) throw new Error(output.text);
           },
         },
-        killMachine: async () => {
-          await path.kill();
-          await server.stop();
-        },
+        killMachine: machine.killMachine,
         dispose: async () => {
           await core.close();
-          await sandbox.close();
-          await path.kill();
-          await server.stop();
+          await machine.dispose();
         },
       };
     },

@@ -1,0 +1,42 @@
+// The machine every adapter contract setup needs: a real sshd the adapter reaches through a TCP
+// hop that `killMachine` cuts at once, and a direct core sandbox for checking what it did.
+import { connectSandbox, type SshSandbox } from "@exedev-sandbox/core";
+import { startForwarder } from "./forwarder.ts";
+import { type SshdServer, startSshd } from "./sshd.ts";
+
+/** A running {@link startKillableMachine}. */
+export interface KillableMachine {
+  server: SshdServer;
+  /** Port of the hop: point the adapter here (the host is the server's). */
+  port: number;
+  /** A core sandbox connected straight to sshd, for checks that must not go through the adapter. */
+  checker: SshSandbox;
+  /** The server's connect options, through the hop. */
+  connectOptions(): ReturnType<SshdServer["connectOptions"]>;
+  /** Cuts the hop and stops sshd: from then on nothing reaches the machine. */
+  killMachine(): Promise<void>;
+  /** Closes the checker, the hop and sshd. Safe after `killMachine`. */
+  dispose(): Promise<void>;
+}
+
+/** Starts sshd, a hop in front of it, and a checker sandbox. */
+export async function startKillableMachine(): Promise<KillableMachine> {
+  const server = await startSshd();
+  const hop = await startForwarder(server);
+  const checker = await connectSandbox(server.connectOptions());
+  const killMachine = async (): Promise<void> => {
+    await hop.kill();
+    await server.stop();
+  };
+  return {
+    server,
+    port: hop.port,
+    checker,
+    connectOptions: () => ({ ...server.connectOptions(), port: hop.port }),
+    killMachine,
+    dispose: async () => {
+      await checker.close();
+      await killMachine();
+    },
+  };
+}
