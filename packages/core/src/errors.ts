@@ -14,6 +14,8 @@
  * - `closed`: the sandbox was closed by its owner.
  * - `api_error`: the exe.dev API answered with an error.
  * - `rate_limited`: the exe.dev API answered 429 and retries were exhausted.
+ * - `unsupported`: the server lacks something the call needs (no SFTP subsystem, no way to
+ *   kill a process group, ...); retrying on the same server will not help.
  * - `io_error`: any other remote file-system failure.
  */
 export type SandboxErrorCode =
@@ -34,6 +36,7 @@ export type SandboxErrorCode =
   | "closed"
   | "api_error"
   | "rate_limited"
+  | "unsupported"
   | "io_error";
 
 /** Codes that a later identical attempt may not hit again. */

@@ -52,6 +52,9 @@ export function checkCommand(command: unknown): string {
   return command;
 }
 
+/** The longest delay Node's timers keep (2^31 - 1 ms, ~24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * Checks an optional duration option (`timeoutMs`, `readyTimeoutMs`, ...): a finite, non-negative
  * number of milliseconds, or undefined.
@@ -62,6 +65,9 @@ export function checkDurationMs(value: unknown, what: string): number | undefine
     throw invalidArgument(`${what} must be a finite, non-negative number of milliseconds.`, {
       [what]: value,
     });
+  }
+  if (value > MAX_TIMER_MS) {
+    throw invalidArgument(`${what} must be at most ${MAX_TIMER_MS} ms (about 24 days).`, { [what]: value });
   }
   return value;
 }

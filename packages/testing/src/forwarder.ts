@@ -1,11 +1,25 @@
-// A TCP hop in front of a real sshd that can vanish at once, so a "machine gone" test controls
-// exactly when the path to the machine disappears (stopping sshd leaves open sessions alive).
+// A TCP hop in front of a real server whose path can be cut, frozen or closed at once, so a fault
+// test controls exactly when, and how, the path to the machine fails (stopping sshd leaves open
+// sessions alive; SIGSTOP freezes the server, not the network).
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 
 /** A running forwarder. */
 export interface Forwarder {
   host: string;
   port: number;
+  /**
+   * Drops every open connection at once but keeps listening: the next connect goes through.
+   * What a network blip or a NAT timeout looks like to the client.
+   */
+  cut(): void;
+  /**
+   * Stops moving bytes on every open connection (they stay open, silently, like a path whose
+   * packets are lost). New connections are frozen too. Returns `thaw`, which delivers what was
+   * held back and resumes.
+   */
+  freeze(): () => void;
+  /** How many connections are open right now. */
+  readonly connections: number;
   /**
    * Stops listening and drops every connection, both before its first `await`: from the moment
    * it is called nothing can reach the target any more. Resolves once the listener is closed.
@@ -16,25 +30,57 @@ export interface Forwarder {
 /** Forwards every connection to `target` until killed. */
 export async function startForwarder(target: { host: string; port: number }): Promise<Forwarder> {
   const sockets = new Set<Socket>();
+  // Bytes held back while frozen, per direction, in arrival order.
+  const held: Array<{ to: Socket; chunk: Buffer }> = [];
+  let frozen = false;
+  let open = 0;
+  const relay = (from: Socket, to: Socket): void => {
+    from.on("data", (chunk: Buffer) => {
+      if (frozen) held.push({ to, chunk });
+      else to.write(chunk);
+    });
+  };
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
+    open++;
+    let counted = true;
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on("error", () => {});
       socket.on("close", () => {
         sockets.delete(socket);
+        if (counted) {
+          counted = false;
+          open--;
+        }
         client.destroy();
         upstream.destroy();
       });
     }
-    client.pipe(upstream).pipe(client);
+    relay(client, upstream);
+    relay(upstream, client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     host: "127.0.0.1",
     port: (server.address() as AddressInfo).port,
+    cut: () => {
+      held.length = 0;
+      for (const socket of sockets) socket.destroy();
+    },
+    freeze: () => {
+      frozen = true;
+      return () => {
+        frozen = false;
+        for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
+      };
+    },
+    get connections() {
+      return open;
+    },
     kill: async () => {
       const closed = new Promise((resolve) => server.close(resolve));
+      held.length = 0;
       for (const socket of sockets) socket.destroy();
       await closed;
     },

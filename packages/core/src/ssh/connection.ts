@@ -144,6 +144,7 @@ export class SshConnection {
   private everReady = false;
   private readonly auth: ResolvedAuth;
   private readonly lostListeners = new Set<(client: Client) => void>();
+  private readonly connectedListeners = new Set<(client: Client) => void>();
 
   constructor(private readonly options: ResolvedConnectOptions) {
     this.auth = resolveAuth(options);
@@ -196,6 +197,15 @@ export class SshConnection {
     }
   }
 
+  /**
+   * Registers a callback for each time a connection becomes live (the first one and every
+   * reconnect), e.g. to run kills the sandbox still owes from before a connection loss.
+   */
+  onConnected(listener: (client: Client) => void): () => void {
+    this.connectedListeners.add(listener);
+    return () => this.connectedListeners.delete(listener);
+  }
+
   /** Drops `client` if it is still the live connection, and tells the listeners it was lost. */
   private forget(client: Client): void {
     if (this.client !== client) return;
@@ -244,6 +254,7 @@ export class SshConnection {
       // Errors are followed by `close`, handled below; operations report their own failures.
     });
     client.once("close", () => this.forget(client));
+    for (const listener of this.connectedListeners) listener(client);
     return client;
   }
 }

@@ -58,7 +58,11 @@ export function abortedError(signal?: AbortSignal): SandboxError {
   });
 }
 
-/** Resolves after `ms`, unref'd so a pending retry never keeps the process alive. */
+/**
+ * Resolves after `ms`. The timer is ref'd on purpose: whoever sleeps here is a caller's pending
+ * work (a reconnect back-off, a refused channel open), and a plain script awaiting that work
+ * must not exit with "unsettled top-level await" while it waits.
+ */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
