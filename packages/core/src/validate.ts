@@ -52,6 +52,21 @@ export function checkCommand(command: unknown): string {
   return command;
 }
 
+/**
+ * Checks the size of the whole remote command line (the command, `cwd` and `env` after quoting,
+ * plus the wrapper) against the server's limit, before anything is sent: over it, OpenSSH fails
+ * the command ("Argument list too long") or drops the whole connection, and Dropbear drops it.
+ */
+export function checkCommandLineBytes(line: string, limitBytes: number): void {
+  const bytes = Buffer.byteLength(line);
+  if (bytes > limitBytes) {
+    throw invalidArgument(
+      `The command line (command, cwd and env, quoted) is ${bytes} bytes; this server takes at most ${limitBytes}. Pass large input through stdin or a file instead.`,
+      { bytes, limitBytes },
+    );
+  }
+}
+
 /** The longest delay Node's timers keep (2^31 - 1 ms, ~24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
 

@@ -1,31 +1,17 @@
 import { constants } from "node:os";
 import type { Client, ClientChannel } from "ssh2";
 import { SandboxError } from "../errors.js";
-import { abortedError, Semaphore, sleep } from "./semaphore.js";
+import { abortedError, sleep } from "./semaphore.js";
 
 /** How long a refused channel open keeps being retried before it is reported. */
 const OPEN_RETRY_WINDOW_MS = 60_000;
 
-/**
- * Channel slots of one connection. OpenSSH allows `MaxSessions` (default 10) channels and counts
- * the SFTP session as one. One slot is kept for the control channel that kills timed-out
- * commands, so a connection full of hung commands can still kill them.
- */
-export class ChannelSlots {
-  /** Slots for exec channels and the SFTP session. */
-  readonly work: Semaphore;
-  /** The slot for kill commands. */
-  readonly control: Semaphore = new Semaphore(1);
-
-  constructor(maxChannels: number) {
-    this.work = new Semaphore(maxChannels - 1);
-  }
-}
+export { type ChannelPermit, ChannelSlots } from "./channel-slots.js";
 
 /** The connection went away while opening a channel; the caller decides what that means. */
 export class ConnectionGone extends Error {}
 
-function isOpenRefusal(error: unknown): boolean {
+export function isOpenRefusal(error: unknown): boolean {
   // ssh2 sets `reason` (an SSH_OPEN_* code) on CHANNEL_OPEN_FAILURE; OpenSSH answers
   // "open failed" (reason 2) when MaxSessions is reached, including the short window after a
   // channel closed during which the server has not freed its slot yet.
@@ -35,11 +21,14 @@ function isOpenRefusal(error: unknown): boolean {
 /**
  * Opens a channel with `open`, retrying the server's refusals with a short backoff. Refusals are
  * expected under load (see ChannelSlots) and never surface unless they last a whole minute.
+ * `onRefused` runs after each refusal, before the retry (to learn the server's limit, or to give
+ * up by throwing).
  */
 export async function openChannel<T>(
   isCurrent: () => boolean,
   open: (callback: (error: Error | undefined, channel: T) => void) => void,
   signal?: AbortSignal,
+  onRefused?: () => Promise<void>,
 ): Promise<T> {
   const deadline = Date.now() + OPEN_RETRY_WINDOW_MS;
   for (let attempt = 1; ; attempt++) {
@@ -68,6 +57,7 @@ export async function openChannel<T>(
         );
       }
       if (!isCurrent()) throw new ConnectionGone("connection lost while opening a channel");
+      await onRefused?.();
       await sleep(Math.min(5 * attempt, 200) + Math.random() * 5);
     }
   }
@@ -96,6 +86,7 @@ export function openExec(
   isCurrent: () => boolean,
   command: string,
   signal?: AbortSignal,
+  onRefused?: () => Promise<void>,
 ): Promise<ExecChannel> {
   return openChannel<ExecChannel>(
     isCurrent,
@@ -112,6 +103,7 @@ export function openExec(
         callback(undefined, { channel, exitCode: () => code });
       }),
     signal,
+    onRefused,
   );
 }
 

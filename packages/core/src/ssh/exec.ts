@@ -1,7 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { invalidArgument, SandboxError } from "../errors.js";
 import type { ExecOptions, ExecResult } from "../sandbox.js";
 import {
   checkCommand,
+  checkCommandLineBytes,
   checkDurationMs,
   checkEnv,
   checkPositiveInteger,
@@ -11,12 +13,12 @@ import { type ChannelSlots, ConnectionGone, type ExecChannel, openExec } from ".
 import type { SshConnection } from "./connection.js";
 import { MarkerStripper, OutputCollector } from "./output.js";
 import type { ProcessKiller } from "./process-killer.js";
+import { buildRemoteCommand, type KillTarget } from "./remote-command.js";
 import { abortedError } from "./semaphore.js";
-import { shellQuote } from "./shell-quote.js";
 
 /** Default cap on kept output per stream. */
 const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
-/** After a kill, how long to wait for the server to close the channel before closing it ourselves. */
+/** After a deadline or abort, how long to wait for the server to close the channel before closing it ourselves. */
 const KILL_GRACE_MS = 5_000;
 
 /** What `exec` needs from its sandbox. */
@@ -24,6 +26,8 @@ export interface ExecContext {
   connection: SshConnection;
   slots: ChannelSlots;
   killer: ProcessKiller;
+  /** The longest command line this server takes, in bytes (see remote-command.ts). */
+  commandLineLimit: () => number;
 }
 
 interface CheckedExec {
@@ -57,22 +61,6 @@ function checkExec(command: unknown, options: ExecOptions): CheckedExec {
   };
 }
 
-/**
- * The line sshd hands to the login shell. It first prints the shell's pid (= its process group,
- * since sshd makes each exec a session leader) as a marker on stderr, so the group can be killed
- * later; then changes directory, exports the environment and `eval`s the command. `eval` keeps
- * the login shell's own semantics, and a syntax error in the command still leaves the marker
- * printed. The leading space stops a command that starts with "-" being read as an option.
- */
-export function buildRemoteCommand(command: string, cwd?: string, env?: Record<string, string>): string {
-  const parts = [`printf '\\036EXEDEV_PGID=%s\\036' "$$" >&2`];
-  if (cwd !== undefined) parts.push(`cd -- ${shellQuote(cwd)} || exit 1`);
-  const assignments = Object.entries(env ?? {}).map(([name, value]) => `${name}=${shellQuote(value)}`);
-  if (assignments.length > 0) parts.push(`export ${assignments.join(" ")}`);
-  parts.push(`eval ${shellQuote(` ${command}`)}`);
-  return parts.join("; ");
-}
-
 /** Runs one command; see {@link Sandbox.exec}. */
 export async function runExec(
   context: ExecContext,
@@ -80,11 +68,15 @@ export async function runExec(
   options: ExecOptions = {},
 ): Promise<ExecResult> {
   const checked = checkExec(command, options);
+  const tag = `exedev-run-${randomBytes(9).toString("hex")}`;
+  const line = buildRemoteCommand(checked.command, checked.cwd, checked.env, tag);
+  checkCommandLineBytes(line, context.commandLineLimit());
   const { signal } = options;
   if (signal?.aborted) throw abortedError(signal);
   const startedAt = performance.now();
 
-  // One controller for "stop waiting": the deadline and the caller's abort both trip it.
+  // One controller for "stop waiting": the deadline and the caller's abort both trip it. The
+  // call settles the moment it trips; the kill and the channel's cleanup go on in the background.
   const stop = new AbortController();
   let cancelReason: "timeout" | "abort" | undefined;
   const cancel = (reason: "timeout" | "abort"): void => {
@@ -98,6 +90,9 @@ export async function runExec(
       : setTimeout(() => cancel("timeout"), Math.max(0, checked.timeoutMs));
   const onAbort = (): void => cancel("abort");
   signal?.addEventListener("abort", onAbort, { once: true });
+  const stopped = new Promise<undefined>((resolve) =>
+    stop.signal.addEventListener("abort", () => resolve(undefined), { once: true }),
+  );
 
   const stdout = new OutputCollector(checked.maxOutputBytes, options.onStdout);
   const stderr = new OutputCollector(checked.maxOutputBytes, options.onStderr);
@@ -105,47 +100,30 @@ export async function runExec(
     exitCode,
     stdout: stdout.text(),
     stderr: stderr.text(),
-    timedOut: cancelReason === "timeout",
+    timedOut: exitCode === 124 && cancelReason === "timeout",
     truncated: stdout.truncated || stderr.truncated,
     durationMs: performance.now() - startedAt,
   });
 
-  let release: (() => void) | undefined;
+  const work = runCommand(context, line, tag, checked, stdout, stderr, stop.signal);
+  // Once the call has settled, a late failure of the abandoned work is nobody's business.
+  work.catch(() => {});
   try {
-    try {
-      release = await context.slots.work.acquire(stop.signal);
-    } catch (error) {
-      if (cancelReason === "timeout") return finish(124);
-      if (cancelReason === "abort") throw abortedError(signal);
-      throw error;
-    }
-    const client = await context.connection.get();
-    let opened: ExecChannel;
-    try {
-      // The open is not abandoned on cancel: a command may already be starting, so it is
-      // opened, then killed like any other.
-      opened = await openExec(
-        client,
-        () => context.connection.isCurrent(client),
-        buildRemoteCommand(checked.command, checked.cwd, checked.env),
+    const outcome = await Promise.race([work, stopped]);
+    if (outcome !== undefined) {
+      if (outcome.exitCode !== undefined) return finish(outcome.exitCode);
+      throw new SandboxError(
+        "channel_failed",
+        "The server closed the command's channel without an exit status.",
       );
-    } catch (error) {
-      if (error instanceof ConnectionGone) throw await context.connection.lostError("exec", client);
-      throw error;
     }
-    const outcome = await runOnChannel(context, opened, checked, stdout, stderr, stop.signal);
     if (cancelReason === "abort") throw abortedError(signal);
-    if (cancelReason === "timeout") return finish(124);
-    if (outcome.exitCode !== undefined) return finish(outcome.exitCode);
-    if (!context.connection.isCurrent(client)) throw await context.connection.lostError("exec", client);
-    throw new SandboxError(
-      "channel_failed",
-      "The server closed the command's channel without an exit status.",
-    );
+    return finish(124);
   } finally {
+    stdout.detach();
+    stderr.detach();
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
-    release?.();
   }
 }
 
@@ -153,34 +131,99 @@ interface ChannelOutcome {
   exitCode: number | undefined;
 }
 
-function runOnChannel(
+/**
+ * Everything from taking a channel slot to giving it back. Runs on after the call settled on a
+ * deadline or abort: a command that was started is killed, and its slot is freed only when its
+ * channel is closed, so the server's session count stays right.
+ */
+async function runCommand(
   context: ExecContext,
-  { channel, exitCode }: ExecChannel,
+  line: string,
+  tag: string,
   checked: CheckedExec,
   stdout: OutputCollector,
   stderr: OutputCollector,
   stop: AbortSignal,
 ): Promise<ChannelOutcome> {
-  return new Promise<ChannelOutcome>((resolve) => {
-    let pgid: number | undefined;
-    let killRequested = false;
-    let graceTimer: NodeJS.Timeout | undefined;
+  const permit = await context.slots.acquireWork(stop);
+  let handedOver = false;
+  try {
+    const client = await context.connection.get();
+    if (stop.aborted) return { exitCode: undefined }; // nothing was started
+    let opened: ExecChannel;
+    try {
+      // The open is not abandoned on cancel: a command may already be starting, so it is
+      // opened, then killed like any other.
+      opened = await openExec(
+        client,
+        () => context.connection.isCurrent(client),
+        line,
+        undefined,
+        context.slots.onWorkRefused(stop),
+      );
+    } catch (error) {
+      if (error instanceof ConnectionGone) {
+        // The request may have reached the server before the connection went.
+        context.killer.owe({ tag });
+        throw await context.connection.lostError("exec", client);
+      }
+      throw error;
+    }
+    permit.opened();
+    handedOver = true;
+    const outcome = await runOnChannel(
+      context,
+      opened,
+      () => context.connection.isCurrent(client),
+      tag,
+      checked,
+      stdout,
+      stderr,
+      stop,
+      permit.release,
+    );
+    if (outcome.exitCode === undefined && !context.connection.isCurrent(client)) {
+      throw await context.connection.lostError("exec", client);
+    }
+    return outcome;
+  } finally {
+    if (!handedOver) permit.release();
+  }
+}
 
-    const kill = (): void => {
-      if (pgid === undefined || killRequested) return;
-      killRequested = true;
-      void context.killer.kill(pgid);
+function runOnChannel(
+  context: ExecContext,
+  { channel, exitCode }: ExecChannel,
+  isCurrent: () => boolean,
+  tag: string,
+  checked: CheckedExec,
+  stdout: OutputCollector,
+  stderr: OutputCollector,
+  stop: AbortSignal,
+  release: () => void,
+): Promise<ChannelOutcome> {
+  return new Promise<ChannelOutcome>((resolve) => {
+    let target: KillTarget = { tag };
+    const timers: NodeJS.Timeout[] = [];
+    const later = (ms: number, run: () => void): void => {
+      const timer = setTimeout(run, ms);
+      // Cleanup of a call that already returned must not keep the process alive.
+      timer.unref();
+      timers.push(timer);
     };
+
     const onStop = (): void => {
-      kill(); // if the pid is not known yet, the marker handler kills on arrival
-      graceTimer = setTimeout(() => channel.close(), KILL_GRACE_MS);
-      graceTimer.unref();
+      // Before the marker, the tag finds the command; the marker handler kills by pid too.
+      context.killer.kill(target);
+      later(KILL_GRACE_MS, () => channel.close());
+      // A server that never confirms the close must not hold the slot for ever.
+      later(2 * KILL_GRACE_MS, release);
     };
 
     const stripper = new MarkerStripper(
-      (group) => {
-        pgid = group;
-        if (stop.aborted) kill();
+      (shell) => {
+        target = { tag, pid: shell.pid, startTicks: shell.startTicks };
+        if (stop.aborted) context.killer.kill(target);
       },
       (chunk) => stderr.push(chunk),
     );
@@ -190,12 +233,17 @@ function runOnChannel(
       // Reported through `close` without an exit status.
     });
     channel.once("close", () => {
-      clearTimeout(graceTimer);
+      for (const timer of timers) clearTimeout(timer);
       stop.removeEventListener("abort", onStop);
+      release();
       stripper.end();
       stdout.end();
       stderr.end();
-      resolve({ exitCode: exitCode() });
+      const code = exitCode();
+      // Closed without a status and not by a kill of ours: the connection went and the command
+      // may still run on the machine. It is killed once a connection is back.
+      if (code === undefined && !stop.aborted && !isCurrent()) context.killer.owe(target);
+      resolve({ exitCode: code });
     });
 
     if (stop.aborted) onStop();

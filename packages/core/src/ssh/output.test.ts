@@ -32,27 +32,37 @@ describe("OutputCollector", () => {
 describe("MarkerStripper", () => {
   const run = (chunks: string[]) => {
     const forwarded: Buffer[] = [];
-    let pgid: number | undefined;
+    let shell: { pid: number; startTicks: string } | undefined;
     const stripper = new MarkerStripper(
-      (group) => {
-        pgid = group;
+      (found) => {
+        shell = found;
       },
       (chunk) => forwarded.push(chunk),
     );
     for (const chunk of chunks) stripper.push(Buffer.from(chunk, "latin1"));
     stripper.end();
-    return { text: Buffer.concat(forwarded).toString("latin1"), pgid };
+    return { text: Buffer.concat(forwarded).toString("latin1"), shell };
   };
 
-  it("removes the marker and reports the group, even split over chunks", () => {
-    expect(run(["\x1eEXEDEV_PG", "ID=4242\x1eerr\n"])).toEqual({ text: "err\n", pgid: 4242 });
+  it("removes the marker and reports the shell, even split over chunks", () => {
+    expect(run(["\x1eEXEDEV_P", "ID=4242:98765\x1eerr\n"])).toEqual({
+      text: "err\n",
+      shell: { pid: 4242, startTicks: "98765" },
+    });
+  });
+
+  it("accepts a marker without a start time (no /proc on the server)", () => {
+    expect(run(["\x1eEXEDEV_PID=12:\x1e"])).toEqual({ text: "", shell: { pid: 12, startTicks: "" } });
   });
 
   it("passes login-shell noise before the marker through", () => {
-    expect(run(["warning: x\n\x1eEXEDEV_PGID=7\x1e", "rest"])).toEqual({ text: "warning: x\nrest", pgid: 7 });
+    expect(run(["warning: x\n\x1eEXEDEV_PID=7:1\x1e", "rest"])).toEqual({
+      text: "warning: x\nrest",
+      shell: { pid: 7, startTicks: "1" },
+    });
   });
 
   it("passes everything through when no marker comes", () => {
-    expect(run(["plain ", "stderr"])).toEqual({ text: "plain stderr", pgid: undefined });
+    expect(run(["plain ", "stderr"])).toEqual({ text: "plain stderr", shell: undefined });
   });
 });

@@ -18,6 +18,7 @@ export class OutputCollector {
   private readonly chunks: Buffer[] = [];
   private keptBytes = 0;
   private readonly decoder = new TextDecoder("utf-8");
+  private detached = false;
   /** True once any byte was dropped. */
   truncated = false;
 
@@ -26,8 +27,17 @@ export class OutputCollector {
     private readonly onText?: (chunk: string) => void,
   ) {}
 
+  /**
+   * Stops collecting and streaming: the call has returned (a deadline or an abort), and output
+   * the process prints while it is being killed belongs to nobody.
+   */
+  detach(): void {
+    this.detached = true;
+  }
+
   /** Adds a chunk as it arrives. */
   push(chunk: Buffer): void {
+    if (this.detached) return;
     if (this.onText) {
       const text = this.decoder.decode(chunk, { stream: true });
       if (text) this.onText(text);
@@ -45,7 +55,7 @@ export class OutputCollector {
 
   /** Flushes a trailing partial character to the callback. */
   end(): void {
-    if (this.onText) {
+    if (this.onText && !this.detached) {
       const text = this.decoder.decode();
       if (text) this.onText(text);
     }
@@ -58,20 +68,27 @@ export class OutputCollector {
   }
 }
 
-const MARKER = /\x1eEXEDEV_PGID=(\d+)\x1e/;
+const MARKER = /\x1eEXEDEV_PID=(\d+):(\d*)\x1e/;
 /** Longest stderr prefix searched for the marker before giving up (shell start-up noise). */
 const MARKER_SEARCH_BYTES = 64 * 1024;
 
+/** What the exec wrapper's marker says about the command's shell. */
+export interface ShellIdentity {
+  pid: number;
+  /** Start time in clock ticks; empty when the server has no `/proc`. */
+  startTicks: string;
+}
+
 /**
- * Removes the process-group marker the exec wrapper prints on stderr before the user's command
- * runs, reporting the group id. Bytes before the marker (login-shell noise) are passed on.
+ * Removes the marker the exec wrapper prints on stderr before the user's command runs, reporting
+ * the shell's pid and start time. Bytes before the marker (login-shell noise) are passed on.
  */
 export class MarkerStripper {
   private held: Buffer = Buffer.alloc(0);
   private found = false;
 
   constructor(
-    private readonly onMarker: (pgid: number) => void,
+    private readonly onMarker: (shell: ShellIdentity) => void,
     private readonly forward: (chunk: Buffer) => void,
   ) {}
 
@@ -88,7 +105,7 @@ export class MarkerStripper {
       const after = this.held.subarray(match.index + match[0].length);
       this.held = Buffer.alloc(0);
       if (before.length > 0) this.forward(before);
-      this.onMarker(Number(match[1]));
+      this.onMarker({ pid: Number(match[1]), startTicks: match[2] ?? "" });
       if (after.length > 0) this.forward(after);
     } else if (this.held.length > MARKER_SEARCH_BYTES) {
       this.found = true;

@@ -12,6 +12,10 @@ interface OpenSession {
   closed: boolean;
   onClose: Set<() => void>;
   release: () => void;
+  /** Requests and transfers in flight. */
+  busy: number;
+  /** An exec is waiting for this session's slot. */
+  yieldRequested: boolean;
 }
 
 /** The SFTP session closed under a request; ssh2 would otherwise never call back. */
@@ -55,6 +59,7 @@ export class SftpSession {
     for (let attempt = 0; ; attempt++) {
       const session = await this.session();
       let sent = false;
+      const leave = this.enter(session);
       try {
         return await new Promise<T>((resolve, reject) => {
           if (session.closed) {
@@ -108,6 +113,8 @@ export class SftpSession {
             details: { operation, path: options.path },
           },
         );
+      } finally {
+        leave();
       }
     }
   }
@@ -124,6 +131,7 @@ export class SftpSession {
   /** The open session's wrapper, for transfers (fastGet/fastPut) that manage their own requests. */
   async withSession<T>(operation: string, run: (sftp: SFTPWrapper) => Promise<T>, path?: string): Promise<T> {
     const session = await this.session();
+    const leave = this.enter(session);
     let onClose: (() => void) | undefined;
     const closed = new Promise<never>((_, reject) => {
       onClose = () => reject(new SessionClosed());
@@ -143,6 +151,7 @@ export class SftpSession {
       throw mapSftpError(error, operation, path);
     } finally {
       if (onClose) session.onClose.delete(onClose);
+      leave();
     }
   }
 
@@ -164,7 +173,13 @@ export class SftpSession {
   }
 
   private async open(): Promise<OpenSession> {
-    const release = await this.slots.work.acquire();
+    // An exec waiting for a slot asks the session to give its slot back once idle, so that no
+    // channel limit (maxChannels 2, a server's MaxSessions) can deadlock on the SFTP session.
+    let session: OpenSession | undefined;
+    const permit = await this.slots.acquireSftp(() => {
+      if (session) this.yieldWhenIdle(session);
+    });
+    const release = permit.release;
     try {
       const client = await this.connection.get();
       let sftp: SFTPWrapper;
@@ -177,17 +192,38 @@ export class SftpSession {
         if (error instanceof ConnectionGone) throw await this.connection.lostError("opening SFTP", client);
         throw error;
       }
-      const session: OpenSession = { sftp, client, closed: false, onClose: new Set(), release };
-      const onGone = (): void => this.drop(session);
+      permit.opened();
+      session = { sftp, client, closed: false, onClose: new Set(), release, busy: 0, yieldRequested: false };
+      const opened = session;
+      const onGone = (): void => this.drop(opened);
       sftp.once("close", onGone);
       sftp.once("end", onGone);
       sftp.on("error", onGone);
-      this.current = session;
-      return session;
+      this.current = opened;
+      return opened;
     } catch (error) {
       release();
       throw error;
     }
+  }
+
+  /** Closes `session` now if idle, else after its last request, to free its slot. */
+  private yieldWhenIdle(session: OpenSession): void {
+    session.yieldRequested = true;
+    if (session.busy > 0 || session.closed) return;
+    this.drop(session);
+    session.sftp.end();
+  }
+
+  private enter(session: OpenSession): () => void {
+    session.busy++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      session.busy--;
+      if (session.yieldRequested) this.yieldWhenIdle(session);
+    };
   }
 
   private drop(session: OpenSession): void {

@@ -19,6 +19,7 @@ import { SshConnection } from "./connection.js";
 import { runExec } from "./exec.js";
 import { OutputCollector } from "./output.js";
 import { ProcessKiller } from "./process-killer.js";
+import { commandLineLimitFor, MAX_COMMAND_LINE_BYTES } from "./remote-command.js";
 import { SftpFiles } from "./sftp-files.js";
 import { SftpSession } from "./sftp-session.js";
 
@@ -32,6 +33,7 @@ export class SshSandbox implements Sandbox {
   readonly port: number;
   readonly username: string;
   private home = "";
+  private commandLineLimit = MAX_COMMAND_LINE_BYTES;
   private readonly connection: SshConnection;
   private readonly slots: ChannelSlots;
   private readonly killer: ProcessKiller;
@@ -46,7 +48,8 @@ export class SshSandbox implements Sandbox {
     this.username = options.username;
     this.connection = new SshConnection(options);
     this.slots = new ChannelSlots(options.maxChannels);
-    this.killer = new ProcessKiller(this.connection, this.slots);
+    // A kill the server refuses a channel for goes over a spare connection (own session budget).
+    this.killer = new ProcessKiller(this.connection, this.slots, () => new SshConnection(options));
     this.sftp = new SftpSession(this.connection, this.slots, options.sftpTimeoutMs);
     this.files = new SftpFiles(this.sftp, () => this.home);
   }
@@ -59,6 +62,8 @@ export class SshSandbox implements Sandbox {
   /** Connects and learns the home directory. Called once by {@link connectSandbox}. */
   async open(): Promise<this> {
     const client = await this.connection.get();
+    // ssh2 keeps the server's software version (e.g. "dropbear_2022.83") here; no public accessor.
+    this.commandLineLimit = commandLineLimitFor((client as unknown as { _remoteVer?: string })._remoteVer);
     // A bare exec (no wrapper) to read $HOME; it also proves that commands run.
     const { channel } = await openExec(client, () => this.connection.isCurrent(client), 'printf %s "$HOME"');
     const output = new OutputCollector(4096);
@@ -70,7 +75,16 @@ export class SshSandbox implements Sandbox {
   }
 
   exec(command: string, options?: ExecOptions): Promise<ExecResult> {
-    return runExec({ connection: this.connection, slots: this.slots, killer: this.killer }, command, options);
+    return runExec(
+      {
+        connection: this.connection,
+        slots: this.slots,
+        killer: this.killer,
+        commandLineLimit: () => this.commandLineLimit,
+      },
+      command,
+      options,
+    );
   }
 
   readFile(path: string): Promise<string> {
