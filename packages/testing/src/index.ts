@@ -5,6 +5,13 @@ export {
   type AdapterSetup,
   defineAdapterContract,
 } from "./adapter-contract.ts";
+export {
+  DROPBEAR_SFTP_SERVER_PATH,
+  type DropbearServer,
+  findDropbear,
+  type StartDropbearOptions,
+  startDropbear,
+} from "./dropbear.ts";
 export { type Forwarder, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
 export { type KillableMachine, startKillableMachine } from "./killable-machine.ts";
@@ -25,6 +32,7 @@ export {
   type SandboxContractFaults,
   type SandboxContractOptions,
 } from "./sandbox-contract.ts";
+export { describeWithDropbear } from "./server-gates.ts";
 export {
   findSshd,
   isRoot,
