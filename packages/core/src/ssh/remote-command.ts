@@ -36,8 +36,9 @@ const READ_OWN_STAT = `read -r __exedev_s 2>/dev/null </proc/$$/stat; __exedev_s
  *   keeps the login shell's own semantics, and a syntax error in the command still leaves the
  *   marker printed. The leading space stops a command that starts with "-" being read as an
  *   option.
- * - `runTag` is a unique word in the command line, so processes whose marker never arrived (the
- *   connection was lost first) can still be found by their command line.
+ * - `runTag` is exported as `EXEDEV_RUN`, which every process the command starts inherits: a
+ *   kill finds them by it even when they left the session and the pid tree (a double fork under
+ *   `setsid`), or when the marker never arrived (the connection was lost first).
  */
 export function buildRemoteCommand(
   command: string,
@@ -46,7 +47,7 @@ export function buildRemoteCommand(
   runTag = "exedev-run",
 ): string {
   const inner = [
-    `: ${runTag}`,
+    `export EXEDEV_RUN=${runTag}`,
     "unset __exedev_c",
     READ_OWN_STAT,
     `printf '\\036EXEDEV_PID=%s:%s\\036' "$$" "$2" >&2`,
@@ -70,7 +71,7 @@ export function buildRemoteCommand(
 
 /** A remote process tree owed a kill. */
 export interface KillTarget {
-  /** The unique word in the command line ({@link buildRemoteCommand}'s `runTag`). */
+  /** The command's `EXEDEV_RUN` value ({@link buildRemoteCommand}'s `runTag`). */
   tag: string;
   /** The command shell's pid, once its marker arrived. */
   pid?: number;
@@ -94,7 +95,7 @@ END { do { added = 0; for (p in pp) if (!(p in hit) && (pp[p] in hit)) { hit[p] 
 
 /**
  * The kill command: finds the targets' process trees (by pid, checked against the recorded start
- * time so a reused pid is never hit; by command-line tag when the pid never arrived), stops
+ * time so a reused pid is never hit, and by the inherited `EXEDEV_RUN` tag), stops
  * them all with SIGSTOP until no new process appears (so nothing forks its way out), then
  * SIGKILLs them. Without `/proc` it kills the process groups, as OpenSSH arranges them.
  */
@@ -103,13 +104,13 @@ export function buildKillCommand(targets: readonly KillTarget[]): string {
     .filter((target) => target.pid !== undefined)
     .map((target) => `${target.pid}:${target.startTicks ?? ""}`);
   // Each tag is written split (`a""b`) so the kill command's own command line never matches it.
-  const byTag = targets
-    .filter((target) => target.pid === undefined)
-    .map((target) => `${shellQuote(target.tag.slice(0, 4))}""${shellQuote(target.tag.slice(4))}`);
+  const byTag = targets.map(
+    (target) => `${shellQuote(`EXEDEV_RUN=${target.tag.slice(0, 4)}`)}""${shellQuote(target.tag.slice(4))}`,
+  );
   const lines = [
     "r=",
     `for e in ${byPid.join(" ")}; do p=\${e%%:*}; t=\${e#*:}; if [ -n "$t" ] && [ -r /proc/$p/stat ]; then read -r l </proc/$p/stat; l=\${l##*") "}; set -- $l; [ "\${20}" = "$t" ] || continue; fi; r="$r $p"; done`,
-    `for g in ${byTag.join(" ")}; do for f in $(grep -l -a -F -e "$g" /proc/[0-9]*/cmdline 2>/dev/null); do p=\${f#/proc/}; p=\${p%/cmdline}; [ "$p" = $$ ] || r="$r $p"; done; done`,
+    `for g in ${byTag.join(" ")}; do for f in $(grep -l -a -F -e "$g" /proc/[0-9]*/environ 2>/dev/null); do p=\${f#/proc/}; p=\${p%/environ}; [ "$p" = $$ ] || r="$r $p"; done; done`,
     `[ -n "$r" ] || exit 0`,
     `[ -d /proc/self ] || { for p in $r; do kill -KILL -- -$p $p; done 2>/dev/null; exit 0; }`,
     `k=; for i in 1 2 3 4 5 6 7 8; do n=$(cat /proc/[0-9]*/stat 2>/dev/null | ${COLLECT} | sort -n | tr "\\n" " "); [ -n "$n" ] || break; kill -STOP $n 2>/dev/null; [ "$n" = "$k" ] && break; k=$n; done`,

@@ -14,6 +14,8 @@ interface OpenSession {
   release: () => void;
   /** Requests and transfers in flight. */
   busy: number;
+  /** File handles open on it (a handle means nothing on another session). */
+  handles: number;
   /** An exec is waiting for this session's slot. */
   yieldRequested: boolean;
 }
@@ -92,6 +94,8 @@ export class SftpSession {
           try {
             run(session.sftp, (error, value) => {
               settle();
+              if (!error && (operation === "open" || operation === "opendir")) session.handles++;
+              if (operation === "close") session.handles = Math.max(0, session.handles - 1);
               if (error) reject(error);
               else resolve(value as T);
             });
@@ -193,7 +197,16 @@ export class SftpSession {
         throw error;
       }
       permit.opened();
-      session = { sftp, client, closed: false, onClose: new Set(), release, busy: 0, yieldRequested: false };
+      session = {
+        sftp,
+        client,
+        closed: false,
+        onClose: new Set(),
+        release,
+        busy: 0,
+        handles: 0,
+        yieldRequested: false,
+      };
       const opened = session;
       const onGone = (): void => this.drop(opened);
       sftp.once("close", onGone);
@@ -207,10 +220,10 @@ export class SftpSession {
     }
   }
 
-  /** Closes `session` now if idle, else after its last request, to free its slot. */
+  /** Closes `session` now if idle, else after its last request and handle, to free its slot. */
   private yieldWhenIdle(session: OpenSession): void {
     session.yieldRequested = true;
-    if (session.busy > 0 || session.closed) return;
+    if (session.busy > 0 || session.handles > 0 || session.closed) return;
     this.drop(session);
     session.sftp.end();
   }
