@@ -60,6 +60,7 @@ describe.each(shells)("buildRemoteCommand under %s", (shell) => {
   });
 
   it("leaves positional parameters and its own variables out of the command's way", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
     expect(run('printf "%s|" "$#" "${__exedev_c-unset}" "${__exedev_s-unset}"').stdout).toBe(
       "0|unset|unset|",
     );
