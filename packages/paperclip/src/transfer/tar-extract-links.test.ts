@@ -115,6 +115,17 @@ describe("extractTar with hostile links", () => {
     expect(existsSync(join(target, "via"))).toBe(false);
   });
 
+  it("refuses a link through a loop of links with a clear error", async () => {
+    await expect(
+      extract([
+        { type: "symlink", name: "a", target: "b" },
+        { type: "symlink", name: "b", target: "a" },
+        { type: "symlink", name: "c", target: "a/x" },
+      ]),
+    ).rejects.toThrow(/symlink target that leaves the target directory: "c"/);
+    confined();
+  });
+
   it("never writes a file through a link, however the link was made", async () => {
     const attempts: FixtureMember[][] = [
       [
