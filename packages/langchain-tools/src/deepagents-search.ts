@@ -1,6 +1,6 @@
-import { type Sandbox, shellQuote } from "@exedev-sandbox/core";
+import { compileGlob, type Sandbox, SandboxError, shellQuote } from "@exedev-sandbox/core";
 import type { FileInfo, GlobResult, GrepMatch, GrepResult } from "deepagents";
-import { escapeGlob, expandBraces, globToRegExp } from "./glob-pattern.js";
+import { escapeGlob, expandBraces, MAX_BRACE_ALTERNATIVES } from "./glob-pattern.js";
 import { BINARY_EXTENSIONS, mimeTypeOf } from "./mime-types.js";
 
 /** Most entries `glob` walks before it stops and sets `truncated` (deepagents' own cap). */
@@ -25,6 +25,12 @@ function anyOf(tests: string[]): string {
 function fileFilter(base: string, glob: string): string {
   // A base name never contains "/", so a leading "**/" can only match nothing.
   const names = expandBraces(glob.replace(/^(\*\*\/)+/, ""));
+  if (!names) {
+    throw new SandboxError(
+      "invalid_argument",
+      `The grep file glob has more than ${MAX_BRACE_ALTERNATIVES} brace alternatives; use fewer {a,b} groups.`,
+    );
+  }
   const prefix = `${escapeGlob(base === "/" ? "" : base)}/`;
   return anyOf(
     names.map((name) =>
@@ -45,6 +51,8 @@ export async function grepFiles(
   glob: string | null | undefined,
   maxCount: number | null | undefined,
 ): Promise<GrepResult> {
+  // Checked before any I/O, so a malformed glob such as "[z-a]" is invalid_argument.
+  if (glob) compileGlob(glob);
   // grep -F reads a newline as "or"; a line never contains one, so nothing can match.
   if (pattern.includes("\n")) return { matches: [] };
   const binary = anyOf(BINARY_EXTENSIONS.map((extension) => `-iname ${shellQuote(`*${extension}`)}`));
@@ -79,6 +87,8 @@ export async function grepFiles(
  */
 function walkLimits(pattern: string): { depth: string; names: string } {
   const alternatives = expandBraces(pattern);
+  // Too many to list on a command line: walk everything, the matcher still decides.
+  if (!alternatives) return { depth: "", names: "" };
   const lasts = [...new Set(alternatives.map((alternative) => alternative.split("/").at(-1) as string))];
   const names = lasts.some((last) => last === "" || last.includes("**"))
     ? ""
@@ -99,6 +109,8 @@ export async function globFiles(
 ): Promise<GlobResult> {
   // deepagents' own file-system backends read "/src/*.ts" as relative to the base, too.
   const relative = pattern.replace(/^\/+/, "");
+  // Compiled before any I/O: a malformed pattern is invalid_argument, and matching is linear.
+  const matcher = compileGlob(relative);
   const { depth, names } = walkLimits(relative);
   const command =
     `find -L ${shellQuote(base)} -mindepth 1${depth} ${PRUNE}${names} ` +
@@ -106,12 +118,11 @@ export async function globFiles(
   const result = await sandbox.exec(command, { timeoutMs });
 
   const rows = result.stdout.split("\0").filter(Boolean);
-  const regex = globToRegExp(relative);
   const files: FileInfo[] = [];
   for (const row of rows.slice(0, MAX_GLOB_ENTRIES)) {
     const [type, size, mtime] = row.split("\t", 3);
     const path = row.split("\t").slice(3).join("\t");
-    if (!regex.test(path)) continue;
+    if (!matcher.test(path)) continue;
     const seconds = Number(mtime);
     files.push({
       path,

@@ -1,8 +1,10 @@
+import { compileGlob } from "@exedev-sandbox/core";
 import { describe, expect, it } from "vitest";
-import { escapeGlob, expandBraces, globToRegExp } from "./glob-pattern.js";
+import { escapeGlob, expandBraces, MAX_BRACE_ALTERNATIVES } from "./glob-pattern.js";
 
-describe("globToRegExp", () => {
-  const matches = (pattern: string, path: string): boolean => globToRegExp(pattern).test(path);
+// The cases the regex-based matcher had; core's linear-time matcher gives the same answers.
+describe("glob matching as deepagents' sandboxes do", () => {
+  const matches = (pattern: string, path: string): boolean => compileGlob(pattern).test(path);
 
   it("keeps * and ? within a segment and lets ** span segments, or none before a slash", () => {
     expect(matches("*.ts", "a.ts")).toBe(true);
@@ -41,6 +43,14 @@ describe("expandBraces and escapeGlob", () => {
     expect(expandBraces("x{a,{b,c}}")).toEqual(["xa", "xb", "xc"]);
     expect(expandBraces("{a}")).toEqual(["{a}"]);
     expect(expandBraces("a{b,c")).toEqual(["a{b,c"]);
+  });
+
+  it("gives up (undefined) rather than expand past the limit", () => {
+    expect(expandBraces("{a,b}".repeat(8))).toHaveLength(MAX_BRACE_ALTERNATIVES);
+    expect(expandBraces("{a,b}".repeat(9))).toBeUndefined();
+    // 16 groups would be 65536 alternatives; nothing that large is ever built.
+    expect(expandBraces("{a,b}".repeat(16))).toBeUndefined();
+    expect(expandBraces("x{a,b,c}", 2)).toBeUndefined();
   });
 
   it("escapes glob characters in a literal directory", () => {

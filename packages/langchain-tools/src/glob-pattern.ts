@@ -25,59 +25,38 @@ function alternatives(body: string): string[] {
   return parts;
 }
 
+/** Most alternatives {@link expandBraces} produces; `{a,b}` repeated 9 times is already 512. */
+export const MAX_BRACE_ALTERNATIVES: number = 256;
+
 /**
  * Expands brace groups, as shells and deepagents' in-memory backends (micromatch) do:
  * `*.{ts,tsx}` gives `*.ts` and `*.tsx`. A group without a comma, or unclosed, stays literal.
+ * Undefined when there would be more than `limit` alternatives: the count grows exponentially
+ * with the groups, and the alternatives end up as arguments of one command line. Matching
+ * itself never expands braces (core's `compileGlob` reads them as they are).
+ * @param limit - most alternatives returned. @default MAX_BRACE_ALTERNATIVES (256)
  */
-export function expandBraces(pattern: string): string[] {
-  for (let open = pattern.indexOf("{"); open !== -1; open = pattern.indexOf("{", open + 1)) {
-    const close = closingBrace(pattern, open);
-    if (close === -1) break;
-    const options = alternatives(pattern.slice(open + 1, close));
-    if (options.length < 2) continue;
-    const head = pattern.slice(0, open);
-    const tails = expandBraces(pattern.slice(close + 1));
-    return options.flatMap((option) =>
-      expandBraces(head + option).flatMap((left) => tails.map((tail) => left + tail)),
-    );
-  }
-  return [pattern];
-}
-
-/** Translates one brace-free glob to a regular-expression source. */
-function translate(pattern: string): string {
-  let source = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i] as string;
-    if (char === "*" && pattern[i + 1] === "*") {
-      const slash = pattern[i + 2] === "/";
-      source += slash ? "(?:.*/)?" : ".*";
-      i += slash ? 2 : 1;
-    } else if (char === "*") {
-      source += "[^/]*";
-    } else if (char === "?") {
-      source += "[^/]";
-    } else if (char === "[" && pattern.indexOf("]", i + 2) !== -1) {
-      const end = pattern.indexOf("]", i + 2);
-      let body = pattern.slice(i + 1, end);
-      if (body.startsWith("!")) body = `^${body.slice(1)}`;
-      source += `[${body.replaceAll("\\", "\\\\")}]`;
-      i = end;
-    } else {
-      source += char.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+export function expandBraces(pattern: string, limit: number = MAX_BRACE_ALTERNATIVES): string[] | undefined {
+  const expand = (text: string): string[] | undefined => {
+    for (let open = text.indexOf("{"); open !== -1; open = text.indexOf("{", open + 1)) {
+      const close = closingBrace(text, open);
+      if (close === -1) break;
+      const options = alternatives(text.slice(open + 1, close));
+      if (options.length < 2) continue;
+      const head = text.slice(0, open);
+      const tails = expand(text.slice(close + 1));
+      if (!tails) return undefined;
+      const out: string[] = [];
+      for (const option of options) {
+        const lefts = expand(head + option);
+        if (!lefts || out.length + lefts.length * tails.length > limit) return undefined;
+        for (const left of lefts) for (const tail of tails) out.push(left + tail);
+      }
+      return out;
     }
-  }
-  return source;
-}
-
-/**
- * A regular expression matching whole paths (relative, `/`-separated) against a glob the way
- * deepagents' sandboxes do: `**` spans directories (`**` followed by `/` also matches none), `*`
- * and `?` stay within one, `[...]` is a class (`[!...]` negated), and `{a,b}` alternatives
- * are expanded. Dot files match like any other name.
- */
-export function globToRegExp(pattern: string): RegExp {
-  return new RegExp(`^(?:${expandBraces(pattern).map(translate).join("|")})$`);
+    return [text];
+  };
+  return expand(pattern);
 }
 
 /** Escapes glob metacharacters, so a literal directory can prefix a pattern for `find -path`. */

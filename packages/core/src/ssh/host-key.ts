@@ -2,6 +2,7 @@ import { createHash, createHmac } from "node:crypto";
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { invalidArgument, SandboxError } from "../errors.js";
+import { compileGlob } from "../glob/glob-match.js";
 
 /**
  * How the server's host key is checked.
@@ -75,14 +76,11 @@ function parseKnownHosts(text: string): KnownHostEntry[] {
   return entries;
 }
 
-function globToRegExp(glob: string): RegExp {
-  // OpenSSH patterns know only * and ?; "[" and "]" are literal, as in "[host]:port".
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replaceAll("*", ".*")
-    .replaceAll("?", ".");
-  return new RegExp(`^${escaped}$`, "i");
-}
+// OpenSSH patterns know only * and ?; "[" and "]" are literal, as in "[host]:port". Matched by
+// the linear-time matcher: a regex from "*a*a*a*a*b" backtracks for seconds on a long name.
+const HOST_PATTERN = { pathSeparator: false, classes: false, braces: false, ignoreCase: true } as const;
+const hostPatternMatches = (pattern: string, name: string): boolean =>
+  compileGlob(pattern, HOST_PATTERN).test(name);
 
 /** Whether a known_hosts host field (comma-separated patterns, or one hashed `|1|` name) names `name`. */
 function hostFieldMatches(field: string, name: string): boolean {
@@ -95,8 +93,8 @@ function hostFieldMatches(field: string, name: string): boolean {
   let matched = false;
   for (const pattern of field.split(",")) {
     if (pattern.startsWith("!")) {
-      if (globToRegExp(pattern.slice(1)).test(name)) return false;
-    } else if (globToRegExp(pattern).test(name)) {
+      if (hostPatternMatches(pattern.slice(1), name)) return false;
+    } else if (hostPatternMatches(pattern, name)) {
       matched = true;
     }
   }

@@ -1,6 +1,7 @@
 import { constants } from "node:fs";
-import { chmod, copyFile, type FileHandle, lstat, mkdir, open, symlink, unlink } from "node:fs/promises";
-import { join, posix, relative, resolve, sep } from "node:path";
+import { copyFile, type FileHandle, lstat, mkdir, open, realpath, symlink, unlink } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import { checkLinkTarget, memberComponents } from "./member-paths.js";
 import { readTarEntries, type TarEntry } from "./tar-reader.js";
 
 /** What an extraction wrote. */
@@ -17,23 +18,44 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
 }
 
-/** A member path as a relative POSIX path inside the root ("" for the root), or an error if it would leave it. */
-function confined(name: string, what: string): string {
-  const normalized = posix.normalize(name.replace(/^(\.\/)+/, ""));
-  if (name.includes("\0") || posix.isAbsolute(name) || normalized === ".." || normalized.startsWith("../")) {
-    throw new Error(`Refusing a tar ${what} that leaves the target directory: ${JSON.stringify(name)}.`);
+function inside(base: string, path: string): boolean {
+  const rel = relative(base, path);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !rel.startsWith(sep));
+}
+
+/**
+ * Where `path` leads now, through every link: the longest prefix that exists, resolved by the
+ * kernel (never as text), with the missing rest appended.
+ */
+async function resolvedNow(path: string): Promise<string> {
+  const missing: string[] = [];
+  let current = path;
+  for (;;) {
+    try {
+      return join(await realpath(current), ...missing.reverse());
+    } catch (error) {
+      if (errno(error) !== "ENOENT" && errno(error) !== "ENOTDIR") throw error;
+      const parent = dirname(current);
+      if (parent === current) return path;
+      missing.push(current.slice(parent.length + 1));
+      current = parent;
+    }
   }
-  return normalized === "." ? "" : normalized.replace(/\/+$/, "");
 }
 
 /**
  * Writes an untrusted archive (made on the VM) under `root` on this host. Nothing is written
- * outside `root`: absolute and `..` member names are refused, symlinks must point inside the
- * tree, no write ever goes through a symlink (parents are checked, files are created with
- * O_EXCL|O_NOFOLLOW), setuid/setgid bits are dropped, and ownership is never restored.
+ * outside `root` and no link left in it leads outside: absolute member names and any `..` in
+ * them are refused; a symlink's target may climb only with leading `..` and must resolve (by the
+ * kernel, through the links already there) inside the root; no write ever goes through a link
+ * (each parent is checked with lstat, files are created with O_EXCL|O_NOFOLLOW, directory modes
+ * are set through O_NOFOLLOW handles); hard links only copy regular files this extraction wrote;
+ * setuid/setgid bits are dropped, and ownership is never restored.
  */
 export async function extractTar(archivePath: string, root: string): Promise<ExtractResult> {
-  const base = resolve(root);
+  await mkdir(root, { recursive: true });
+  // Physical from here on: every check below compares real paths, never text.
+  const base = await realpath(root);
   const checkedDirs = new Set<string>([base]);
   // Regular files this extraction wrote; the only thing a hard link may copy.
   const written = new Set<string>();
@@ -45,7 +67,7 @@ export async function extractTar(archivePath: string, root: string): Promise<Ext
     for (const part of relative(base, path).split(sep).slice(0, -1)) {
       current = join(current, part);
       if (checkedDirs.has(current)) continue;
-      const info = await lstat(current).catch((error) =>
+      const info = await lstat(current).catch((error: unknown) =>
         errno(error) === "ENOENT" ? undefined : Promise.reject(error),
       );
       if (!info) await mkdir(current);
@@ -64,17 +86,19 @@ export async function extractTar(archivePath: string, root: string): Promise<Ext
     written.delete(path);
   };
 
-  await mkdir(base, { recursive: true });
   const archive = await open(archivePath, "r");
   try {
     for await (const entry of readTarEntries(archive)) {
-      const rel = confined(entry.name, "member");
-      if (rel === "") continue;
-      const path = join(base, rel);
+      const parts = memberComponents(entry.name, "member");
+      if (parts.length === 0) continue;
+      const path = join(base, ...parts);
       await ensureParents(path);
       if (entry.type === "directory") {
         const info = await lstat(path).catch(() => undefined);
-        if (info && !info.isDirectory()) await unlink(path);
+        if (info && !info.isDirectory()) {
+          await unlink(path);
+          written.delete(path);
+        }
         if (!info?.isDirectory()) await mkdir(path);
         checkedDirs.add(path);
         directoryModes.push([path, entry.mode & 0o777]);
@@ -85,15 +109,19 @@ export async function extractTar(archivePath: string, root: string): Promise<Ext
         result.files++;
         result.bytes += entry.size;
       } else if (entry.type === "symlink") {
-        if (posix.isAbsolute(entry.linkName)) {
-          throw new Error(`Refusing a tar symlink with an absolute target: ${JSON.stringify(entry.name)}.`);
+        checkLinkTarget(entry.name, entry.linkName, parts.length - 1);
+        // The text is fine; the links already in the tree (the host's own, say) must be too.
+        const leadsTo = await resolvedNow(`${dirname(path)}/${entry.linkName}`).catch(() => undefined);
+        if (leadsTo === undefined || !inside(base, leadsTo)) {
+          throw new Error(
+            `Refusing a tar symlink with a symlink target that leaves the target directory: ${JSON.stringify(entry.name)}.`,
+          );
         }
-        confined(posix.join(posix.dirname(rel), entry.linkName), "symlink target");
         await clearLeaf(path);
         await symlink(entry.linkName, path);
         result.files++;
       } else if (entry.type === "hardlink") {
-        const source = join(base, confined(entry.linkName, "hard link target"));
+        const source = join(base, ...memberComponents(entry.linkName, "hard link target"));
         if (!written.has(source)) {
           throw new Error(
             `Refusing a tar hard link to a file not in the archive: ${JSON.stringify(entry.name)}.`,
@@ -110,8 +138,18 @@ export async function extractTar(archivePath: string, root: string): Promise<Ext
   }
   // Last, deepest first, so that a read-only directory did not block writing its contents. The
   // owner keeps full access so that the Paperclip host can sync into or clean up the tree again.
-  for (const [path, mode] of directoryModes.reverse()) await chmod(path, mode | 0o700);
+  for (const [path, mode] of directoryModes.reverse()) await chmodDirectory(path, mode | 0o700);
   return result;
+}
+
+/** chmod that acts on the directory itself and fails rather than follow a link at `path`. */
+async function chmodDirectory(path: string, mode: number): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    await handle.chmod(mode);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function writeMember(archive: FileHandle, entry: TarEntry, path: string): Promise<void> {
