@@ -11,7 +11,7 @@ import {
   startLobbyServer,
   startSshd,
 } from "@exedev-sandbox/testing";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createExeDevApi } from "./api/exe-dev-api.js";
 import { createExeDevSandbox } from "./exedev-sandbox.js";
 import { generateSshKeyPair } from "./ssh/key-pair.js";
@@ -145,6 +145,96 @@ describeWithSshd("createExeDevSandbox (test lobby over HTTP + OpenSSH)", () => {
       if (previous !== undefined) process.env.EXE_VM_HOST = previous;
     }
     expect(server.requests.length).toBe(0);
+  });
+});
+
+describe("createExeDevSandbox validates every option before its first request", () => {
+  let lobby: LobbyServer;
+  beforeAll(async () => {
+    lobby = await startLobbyServer({ sshStyle: "gateway" });
+  });
+  afterAll(() => lobby.close());
+  beforeEach(() => {
+    lobby.requests.length = 0;
+  });
+  const api = () => createExeDevApi({ baseUrl: lobby.url, token: lobby.token });
+  const modes = () => [
+    { create: true, api: api() },
+    { cloneFrom: "base-image-vm", api: api() },
+    { vm: "some-vm-name", api: api() },
+  ];
+
+  // Each of these used to reach the API first: `new` then `rm`, or `new` and a hang (port).
+  const badSsh: Array<[string, Record<string, unknown>]> = [
+    ["hostKey", { hostKey: "yes" }],
+    ["hostKey.sha256", { hostKey: { sha256: "SHA256:short" } }],
+    ["privateKey type", { privateKey: 42 }],
+    ["privateKey text", { privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n" }],
+    ["privateKeyPath missing", { privateKeyPath: join(scratch, "no-such-key") }],
+    ["privateKeyPath empty", { privateKeyPath: "" }],
+    ["passphrase", { passphrase: 5 }],
+    ["agent", { agent: "" }],
+    ["knownHostsPath", { knownHostsPath: "" }],
+    ["maxChannels 1", { maxChannels: 1 }],
+    ["maxChannels 2.5", { maxChannels: 2.5 }],
+    ["maxChannels string", { maxChannels: "10" }],
+    ["readyTimeoutMs NaN", { readyTimeoutMs: Number.NaN }],
+    ["readyTimeoutMs 2^31", { readyTimeoutMs: 2 ** 31 }],
+    ["sftpTimeoutMs Infinity", { sftpTimeoutMs: Number.POSITIVE_INFINITY }],
+    ["keepaliveIntervalMs negative", { keepaliveIntervalMs: -1 }],
+    ["connectRetryMs string", { connectRetryMs: "90000" }],
+    ["port 0", { port: 0 }],
+    ["port 65536", { port: 65_536 }],
+    ["port string", { port: "22" }],
+    ["port fraction", { port: 22.5 }],
+    ["username empty", { username: "" }],
+    ["username with space", { username: "a b" }],
+    ["username number", { username: 5 }],
+    ["host", { host: "../x" }],
+  ];
+  it.each(badSsh)("a bad SSH option (%s), in every mode", async (_label, bad) => {
+    for (const mode of modes()) {
+      await expectSandboxError(createExeDevSandbox({ ...mode, ...bad } as never), "invalid_argument");
+    }
+    expect(lobby.requests).toHaveLength(0);
+  });
+
+  const badLifecycle: Array<[string, unknown]> = [
+    ["vm ../x", { vm: "../x" }],
+    ["vm number", { vm: 12_345 }],
+    ["vm array", { vm: [] }],
+    ["vm record without host", { vm: { name: "x" } }],
+    ["vm record with a path for host", { vm: { name: "x", sshHost: "../x", sshPort: 22, tags: [] } }],
+    ["vm record with a bad port", { vm: { name: "x", sshHost: "127.0.0.1", sshPort: 0, tags: [] } }],
+    ["vm user@", { vm: "user@" }],
+    ["vm @host", { vm: "@host.example" }],
+    ["vm user@path", { vm: "user@../x" }],
+    ["vm with NUL", { vm: "my-vm\0x" }],
+    ["vm URL", { vm: "https://my-vm.exe.xyz" }],
+    ["vm host:port", { vm: "my-vm.exe.xyz:22" }],
+    ["vm empty labels", { vm: "my-vm..exe.xyz" }],
+    ["create string", { create: "yes" }],
+    ["create null", { create: null }],
+    ["create with bad cpu", { create: { cpu: 0 } }],
+    ["create with a bad name", { create: { name: "Bad_Name" } }],
+    ["create with a multi-line env value", { create: { env: { A: "x\ny" } } }],
+    ["cloneFrom number", { cloneFrom: 5 }],
+    ["clone without cloneFrom", { clone: { cpu: 2 } }],
+    ["clone with bad memory", { cloneFrom: "base-image-vm", clone: { memory: "lots" } }],
+    ["cleanup string", { create: true, cleanup: "no" }],
+    ["api number", { create: true, api: 5 }],
+    ["api without methods", { create: true, api: {} }],
+    ["two modes", { create: true, vm: "some-vm-name" }],
+    ["options null", null],
+    ["options string", "create"],
+  ];
+  it.each(badLifecycle)("a bad VM option (%s)", async (_label, bad) => {
+    const withApi = typeof bad === "object" && bad !== null && !("api" in bad) ? { api: api(), ...bad } : bad;
+    const started = Date.now();
+    await expectSandboxError(createExeDevSandbox(withApi as never), "invalid_argument");
+    // No DNS lookup or connect attempt either: the answer is immediate.
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(lobby.requests).toHaveLength(0);
   });
 });
 

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { inspect } from "node:util";
 import { createExeDevApi, type ExeDevApi } from "./api/exe-dev-api.js";
 import type { VmInfo } from "./api/vm-info.js";
-import { validateVmName } from "./api/vm-name.js";
 import type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";
-import { invalidArgument, isSandboxError, SandboxError } from "./errors.js";
+import { isSandboxError, SandboxError } from "./errors.js";
+import { type ExeDevPlan, planExeDevSandbox } from "./exedev-options.js";
+import type { AttachTarget } from "./exedev-target.js";
 import type { Sandbox } from "./sandbox.js";
 import {
   type ConnectOptions,
@@ -11,9 +13,14 @@ import {
   resolveConnectOptions,
 } from "./ssh/connect-options.js";
 import { SshSandbox } from "./ssh/ssh-sandbox.js";
+import { checkDurationMs } from "./validate.js";
 
 /** How long a new or cloned VM is given to accept SSH and answer the readiness probe. */
 const NEW_VM_READY_MS = 90_000;
+/** How long a restarted VM is given to answer again; exe.dev restarts take seconds to tens of seconds. */
+const RESTART_READY_MS = 120_000;
+/** Pause between two readiness attempts on a VM that is still starting. */
+const READY_RETRY_DELAY_MS = 1_000;
 
 /** Options for {@link createExeDevSandbox}: which VM, plus the SSH options of {@link ConnectOptions}. */
 export interface ExeDevSandboxOptions extends Partial<ConnectOptions> {
@@ -27,12 +34,18 @@ export interface ExeDevSandboxOptions extends Partial<ConnectOptions> {
   create?: NewVmOptions | boolean;
   /** Create the VM by cloning this one (`cp`), e.g. a prepared base VM. */
   cloneFrom?: string;
-  /** Options for the clone (`cpu`, `memory`, `disk`, `copyTags`, `name`). */
+  /** Options for the clone (`cpu`, `memory`, `disk`, `copyTags`, `name`); only with `cloneFrom`. */
   clone?: CloneVmOptions;
   /** Delete the VM on `dispose()`. Only ever applies to a VM this call created or cloned. @default true for created or cloned VMs */
   cleanup?: boolean;
-  /** The API client for create, clone, look-up and delete. @default createExeDevApi() (reads $EXE_API_TOKEN, $EXE_API_URL) */
+  /** The API client for create, clone, look-up, restart and delete. @default createExeDevApi() (reads $EXE_API_TOKEN, $EXE_API_URL) */
   api?: ExeDevApi;
+}
+
+/** Options for {@link ExeDevSandbox.restart}. */
+export interface RestartOptions {
+  /** How long the VM is given, after the API's `restart` returned, to answer over SSH again. @default 120000 */
+  timeoutMs?: number;
 }
 
 /** A {@link Sandbox} on an exe.dev VM, with the VM's record and a lifecycle. */
@@ -41,103 +54,18 @@ export interface ExeDevSandbox extends Sandbox {
   readonly vm: VmInfo;
   /** Whether this sandbox created (or cloned) the VM. */
   readonly created: boolean;
+  /**
+   * Restarts the VM (the API's `restart`: every process on it is killed) and waits until it runs
+   * commands again, on a new connection; the sandbox keeps working afterwards. Calls made while
+   * it restarts wait for it; calls running when it starts are killed with the VM's processes and
+   * reject. When the VM does not answer within `timeoutMs`, calls reject with `sandbox_died`
+   * until a later `restart()` succeeds. Concurrent calls share one restart.
+   */
+  restart(options?: RestartOptions): Promise<void>;
   /** Closes the connection and, with `cleanup`, deletes a VM this sandbox created. Safe to call twice. */
   dispose(): Promise<void>;
   /** Same as {@link ExeDevSandbox.dispose}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
-}
-
-class ExeDevSshSandbox extends SshSandbox implements ExeDevSandbox {
-  private disposing: Promise<void> | undefined;
-
-  constructor(
-    options: ResolvedConnectOptions,
-    readonly vm: VmInfo,
-    readonly created: boolean,
-    private readonly deleteVm: (() => Promise<void>) | undefined,
-  ) {
-    super(options);
-  }
-
-  dispose(): Promise<void> {
-    this.disposing ??= (async () => {
-      await this.close();
-      await this.deleteVm?.();
-    })();
-    return this.disposing;
-  }
-
-  override [Symbol.asyncDispose](): Promise<void> {
-    return this.dispose();
-  }
-}
-
-/** Where to connect for an attach target that is not a {@link VmInfo}. */
-function parseTarget(target: string): { name?: string; host?: string; user?: string } {
-  const trimmed = target.trim();
-  if (trimmed === "" || /[\s\0]/.test(trimmed))
-    throw invalidArgument("vm must be a VM name, host or ssh_dest without spaces.");
-  const at = trimmed.lastIndexOf("@");
-  if (at >= 0) {
-    const user = trimmed.slice(0, at);
-    const host = trimmed.slice(at + 1);
-    if (!user || !host) throw invalidArgument(`vm "${trimmed}" is not a valid ssh_dest (user@host).`);
-    return { user, host, name: user.startsWith("vm+") ? user.slice(3) : undefined };
-  }
-  if (trimmed.includes(".")) {
-    return {
-      host: trimmed,
-      name: trimmed.endsWith(".exe.xyz") ? trimmed.slice(0, -".exe.xyz".length) : undefined,
-    };
-  }
-  return { name: validateVmName(trimmed) };
-}
-
-function checkOptions(options: ExeDevSandboxOptions): void {
-  if (typeof options !== "object" || options === null)
-    throw invalidArgument("createExeDevSandbox needs an options object.");
-  const modes = [options.vm !== undefined, Boolean(options.create), options.cloneFrom !== undefined].filter(
-    Boolean,
-  );
-  if (modes.length > 1) throw invalidArgument("Pass only one of vm, create and cloneFrom.");
-  if (options.cloneFrom !== undefined) validateVmName(options.cloneFrom);
-  if (options.cleanup !== undefined && typeof options.cleanup !== "boolean")
-    throw invalidArgument("cleanup must be a boolean.");
-}
-
-/** Resolves the VM to attach to, asking the API only for a bare name (never building a host it sent). */
-async function attachTarget(options: ExeDevSandboxOptions, api: () => ExeDevApi): Promise<VmInfo> {
-  const vm = options.vm ?? process.env.EXE_VM_HOST;
-  if (vm === undefined || vm === "") {
-    throw invalidArgument(
-      "Pass vm (a VM name, host or VmInfo), create: true, or cloneFrom; or set EXE_VM_HOST.",
-    );
-  }
-  if (typeof vm === "object") {
-    if (typeof vm.sshHost !== "string" || !vm.sshHost) throw invalidArgument("vm must have an sshHost.");
-    return vm;
-  }
-  const target = parseTarget(vm);
-  if (target.host) {
-    return {
-      name: target.name ?? target.host,
-      sshHost: target.host,
-      sshUser: target.user,
-      sshPort: options.port ?? 22,
-      tags: [],
-      raw: vm,
-    };
-  }
-  const name = target.name as string;
-  const hasApi = options.api !== undefined || Boolean(process.env.EXE_API_TOKEN || process.env.EXE_API_KEY);
-  if (!hasApi) {
-    // No API to ask: exe.dev's documented host for a VM name.
-    return { name, sshHost: `${name}.exe.xyz`, sshPort: options.port ?? 22, tags: [], raw: vm };
-  }
-  const found = await api().getVm(name);
-  if (!found)
-    throw new SandboxError("not_found", `No VM named ${name} in this account.`, { details: { vm: name } });
-  return found;
 }
 
 async function probe(sandbox: SshSandbox): Promise<void> {
@@ -148,73 +76,322 @@ async function probe(sandbox: SshSandbox): Promise<void> {
     throw new SandboxError(
       "connection_failed",
       "The SSH server answered, but not as the VM (the readiness probe did not echo back).",
-      {
-        retryable: true,
-      },
+      { retryable: true },
     );
   }
 }
 
+/**
+ * Connects and probes; with `waitMs` > 0 (a VM that is still starting or restarting) retries
+ * retryable failures until then. The waits are ordinary ref'd timers: a script awaiting this
+ * must not exit (code 13) while nothing else keeps Node alive. `signal` (the sandbox closing)
+ * stops the attempts at once, so that nothing keeps running for a sandbox nobody waits for.
+ */
 async function connectAndProbe(
   options: ResolvedConnectOptions,
-  vm: VmInfo,
-  created: boolean,
-  deleteVm?: () => Promise<void>,
-) {
-  // A new VM gets the same window for answering the probe as for accepting connections.
-  const deadline = Date.now() + (created ? options.connectRetryMs : 0);
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<SshSandbox> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
-    const sandbox = new ExeDevSshSandbox(options, vm, created, deleteVm);
+    if (signal?.aborted) throw closedError();
+    const remainingMs = Math.max(0, deadline - Date.now());
+    const sandbox = new SshSandbox({
+      ...options,
+      connectRetryMs: waitMs > 0 ? Math.min(options.connectRetryMs, remainingMs) : options.connectRetryMs,
+    });
+    const stop = () => void sandbox.close();
+    signal?.addEventListener("abort", stop, { once: true });
     try {
       await sandbox.open();
       await probe(sandbox);
+      if (signal?.aborted) throw closedError();
       return sandbox;
     } catch (error) {
       await sandbox.close();
-      const retry = created && isSandboxError(error) && error.retryable && Date.now() < deadline;
+      if (signal?.aborted) throw closedError();
+      const retry = waitMs > 0 && isSandboxError(error) && error.retryable && Date.now() < deadline;
       if (!retry) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await pause(READY_RETRY_DELAY_MS, signal);
+    } finally {
+      signal?.removeEventListener("abort", stop);
     }
+  }
+}
+
+/** Waits `ms` (a ref'd timer), or less when `signal` fires. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+function closedError(): SandboxError {
+  return new SandboxError("closed", "The sandbox was closed; create a new one to continue.", {
+    retryable: false,
+  });
+}
+
+/**
+ * The sandbox behind {@link createExeDevSandbox}. It forwards to one {@link SshSandbox} at a
+ * time and swaps in a new one after a restart. Connection options (keys, passphrase) and the API
+ * client live in private fields and closures only, and `util.inspect` shows a summary, so that
+ * logging a sandbox never prints a secret.
+ */
+class ExeDevSshSandbox implements ExeDevSandbox {
+  readonly vm: VmInfo;
+  readonly created: boolean;
+  #current: SshSandbox;
+  #restarting: Promise<void> | undefined;
+  #dead: SandboxError | undefined;
+  #closed = false;
+  #disposing: Promise<void> | undefined;
+  readonly #closing = new AbortController();
+  readonly #reconnect: (waitMs: number, signal: AbortSignal) => Promise<SshSandbox>;
+  readonly #api: () => ExeDevApi;
+  readonly #deleteVm: (() => Promise<void>) | undefined;
+
+  constructor(init: {
+    current: SshSandbox;
+    vm: VmInfo;
+    created: boolean;
+    reconnect: (waitMs: number, signal: AbortSignal) => Promise<SshSandbox>;
+    api: () => ExeDevApi;
+    deleteVm: (() => Promise<void>) | undefined;
+  }) {
+    this.#current = init.current;
+    this.vm = init.vm;
+    this.created = init.created;
+    this.#reconnect = init.reconnect;
+    this.#api = init.api;
+    this.#deleteVm = init.deleteVm;
+  }
+
+  /** The remote `$HOME`. */
+  get homeDir(): string {
+    return this.#current.homeDir;
+  }
+
+  /** Runs `work` on the live connection, after a restart in progress has finished. */
+  #use<T>(work: (sandbox: SshSandbox) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (this.#restarting) {
+      return this.#restarting.then(
+        () => this.#use(work),
+        () => this.#use(work),
+      );
+    }
+    if (this.#dead) return Promise.reject(this.#dead);
+    return work(this.#current);
+  }
+
+  exec(...args: Parameters<Sandbox["exec"]>): ReturnType<Sandbox["exec"]> {
+    return this.#use((sandbox) => sandbox.exec(...args));
+  }
+
+  readFile(...args: Parameters<Sandbox["readFile"]>): ReturnType<Sandbox["readFile"]> {
+    return this.#use((sandbox) => sandbox.readFile(...args));
+  }
+
+  readFileBuffer(...args: Parameters<Sandbox["readFileBuffer"]>): ReturnType<Sandbox["readFileBuffer"]> {
+    return this.#use((sandbox) => sandbox.readFileBuffer(...args));
+  }
+
+  writeFile(...args: Parameters<Sandbox["writeFile"]>): ReturnType<Sandbox["writeFile"]> {
+    return this.#use((sandbox) => sandbox.writeFile(...args));
+  }
+
+  stat(...args: Parameters<Sandbox["stat"]>): ReturnType<Sandbox["stat"]> {
+    return this.#use((sandbox) => sandbox.stat(...args));
+  }
+
+  readdir(...args: Parameters<Sandbox["readdir"]>): ReturnType<Sandbox["readdir"]> {
+    return this.#use((sandbox) => sandbox.readdir(...args));
+  }
+
+  exists(...args: Parameters<Sandbox["exists"]>): ReturnType<Sandbox["exists"]> {
+    return this.#use((sandbox) => sandbox.exists(...args));
+  }
+
+  mkdir(...args: Parameters<Sandbox["mkdir"]>): ReturnType<Sandbox["mkdir"]> {
+    return this.#use((sandbox) => sandbox.mkdir(...args));
+  }
+
+  rm(...args: Parameters<Sandbox["rm"]>): ReturnType<Sandbox["rm"]> {
+    return this.#use((sandbox) => sandbox.rm(...args));
+  }
+
+  rename(...args: Parameters<Sandbox["rename"]>): ReturnType<Sandbox["rename"]> {
+    return this.#use((sandbox) => sandbox.rename(...args));
+  }
+
+  uploadFile(...args: Parameters<Sandbox["uploadFile"]>): ReturnType<Sandbox["uploadFile"]> {
+    return this.#use((sandbox) => sandbox.uploadFile(...args));
+  }
+
+  downloadFile(...args: Parameters<Sandbox["downloadFile"]>): ReturnType<Sandbox["downloadFile"]> {
+    return this.#use((sandbox) => sandbox.downloadFile(...args));
+  }
+
+  restart(options: RestartOptions = {}): Promise<void> {
+    if (typeof options !== "object" || options === null) {
+      return Promise.reject(new SandboxError("invalid_argument", "restart options must be an object."));
+    }
+    let waitMs: number;
+    try {
+      waitMs = checkDurationMs(options.timeoutMs, "timeoutMs") ?? RESTART_READY_MS;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.reject(closedError());
+    this.#restarting ??= this.#restartOnce(waitMs).finally(() => {
+      this.#restarting = undefined;
+    });
+    return this.#restarting;
+  }
+
+  async #restartOnce(waitMs: number): Promise<void> {
+    // Until the API has restarted the VM the old connection is still the right one: a refused
+    // restart (permissions, unknown VM) leaves the sandbox as it was.
+    await this.#api().restartVm(this.vm.name);
+    const old = this.#current;
+    await old.close();
+    try {
+      const fresh = await this.#reconnect(waitMs, this.#closing.signal);
+      if (this.#closed) {
+        await fresh.close();
+        throw closedError();
+      }
+      this.#current = fresh;
+      this.#dead = undefined;
+    } catch (error) {
+      if (this.#closed) throw closedError();
+      this.#dead = new SandboxError(
+        "sandbox_died",
+        `VM ${this.vm.name} did not answer over SSH within ${waitMs} ms of its restart; call restart() again or dispose() it.`,
+        { cause: error, retryable: false, details: { vm: this.vm.name, timeoutMs: waitMs } },
+      );
+      throw this.#dead;
+    }
+  }
+
+  /** Closes the connection (and one a restart is opening). Safe to call more than once. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#closing.abort();
+    await this.#current.close();
+  }
+
+  dispose(): Promise<void> {
+    this.#disposing ??= (async () => {
+      await this.close();
+      await this.#deleteVm?.();
+    })();
+    return this.#disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  /** What `console.log` and `util.inspect` show: where the VM is, never how to log in to it. */
+  [inspect.custom](): string {
+    const { name, sshHost, sshPort, sshUser } = this.vm;
+    const summary = { vm: { name, sshHost, sshPort, sshUser }, created: this.created, homeDir: this.homeDir };
+    return `ExeDevSandbox ${inspect(summary)}`;
+  }
+
+  /** What `JSON.stringify` shows, for the same reason. */
+  toJSON(): object {
+    const { name, sshHost, sshPort, sshUser } = this.vm;
+    return { vm: { name, sshHost, sshPort, sshUser }, created: this.created };
+  }
+}
+
+/** The VM record for an attach target, asking the API only for a bare name (never building a host it sent). */
+async function attachTo(
+  target: AttachTarget,
+  options: ExeDevSandboxOptions,
+  api: () => ExeDevApi,
+): Promise<VmInfo> {
+  if (target.kind === "record") return target.vm;
+  if (target.kind === "host") {
+    return {
+      name: target.name ?? target.host,
+      sshHost: target.host,
+      sshUser: target.user,
+      sshPort: options.port ?? 22,
+      tags: [],
+      raw: options.vm ?? process.env.EXE_VM_HOST,
+    };
+  }
+  const { name } = target;
+  const hasApi = options.api !== undefined || Boolean(process.env.EXE_API_TOKEN || process.env.EXE_API_KEY);
+  if (!hasApi) {
+    // No API to ask: exe.dev's documented host for a VM name.
+    return {
+      name,
+      sshHost: `${name}.exe.xyz`,
+      sshPort: options.port ?? 22,
+      tags: [],
+      raw: options.vm ?? process.env.EXE_VM_HOST,
+    };
+  }
+  const found = await api().getVm(name);
+  if (!found)
+    throw new SandboxError("not_found", `No VM named ${name} in this account.`, { details: { vm: name } });
+  return found;
+}
+
+async function vmFor(plan: ExeDevPlan, options: ExeDevSandboxOptions, api: () => ExeDevApi): Promise<VmInfo> {
+  switch (plan.mode) {
+    case "create":
+      return api().newVm(plan.create);
+    case "clone":
+      return api().cloneVm(plan.source, plan.clone);
+    case "attach":
+      return attachTo(plan.target, options, api);
   }
 }
 
 /**
  * A sandbox on an exe.dev VM: attaches to one (`vm`), creates one (`create`) or clones one
  * (`cloneFrom`), waits until it really runs commands, and returns the {@link Sandbox} plus the
- * VM's record. `dispose()` deletes VMs it created (unless `cleanup: false`), never ones it attached to.
+ * VM's record. `dispose()` deletes VMs it created (unless `cleanup: false`), never ones it
+ * attached to; `restart()` restarts the VM and reconnects.
  *
+ * Every option, SSH ones included, is checked before the first request: bad input is
+ * `invalid_argument` and never creates a VM.
+ *
+ * @throws SandboxError `invalid_argument` for bad options (before any request).
  * @example
  * await using sandbox = await createExeDevSandbox({ create: { image: "exeuntu" } });
  * const { stdout } = await sandbox.exec("uname -a");
  */
 export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): Promise<ExeDevSandbox> {
-  checkOptions(options);
+  const plan = planExeDevSandbox(options, process.env);
   let client: ExeDevApi | undefined;
   const api = (): ExeDevApi => {
     client ??= options.api ?? createExeDevApi();
     return client;
   };
-  const createOptions = options.create === true ? {} : options.create || undefined;
-  const creating = createOptions !== undefined || options.cloneFrom !== undefined;
-  let vm: VmInfo;
-  if (createOptions) {
-    vm = await api().newVm(createOptions);
-  } else if (options.cloneFrom !== undefined) {
-    vm = await api().cloneVm(options.cloneFrom, options.clone);
-  } else {
-    vm = await attachTarget(options, api);
-  }
+  const vm = await vmFor(plan, options, api);
+  const creating = plan.mode !== "attach";
   const deleteVm =
-    creating && (options.cleanup ?? true)
+    plan.mode !== "attach" && plan.cleanup
       ? async () => {
           const result = await api().removeVm(vm.name);
           if (!result.deleted.includes(vm.name)) {
             throw new SandboxError(
               "api_error",
               `Could not delete VM ${vm.name}: ${result.errors.join("; ") || "unknown reason"}.`,
-              {
-                details: { vm: vm.name },
-              },
+              { details: { vm: vm.name } },
             );
           }
         }
@@ -227,7 +404,17 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
       username: vm.sshUser ?? options.username,
       connectRetryMs: creating ? (options.connectRetryMs ?? NEW_VM_READY_MS) : options.connectRetryMs,
     });
-    return await connectAndProbe(resolved, vm, creating, deleteVm);
+    // A new VM gets the same window for answering the probe as for accepting connections.
+    const current = await connectAndProbe(resolved, creating ? resolved.connectRetryMs : 0);
+    return new ExeDevSshSandbox({
+      current,
+      vm,
+      created: creating,
+      // After a restart the VM is starting again: retry for the restart's whole budget.
+      reconnect: (waitMs, signal) => connectAndProbe({ ...resolved, connectRetryMs: waitMs }, waitMs, signal),
+      api,
+      deleteVm,
+    });
   } catch (error) {
     // Never leave a VM behind that the caller cannot reach to delete.
     if (deleteVm) await deleteVm().catch(() => {});

@@ -15,7 +15,12 @@ export type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";
 export type { AccountSshKey, WhoAmI } from "./api/whoami.js";
 export { isSandboxError, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "./errors.js";
 // exe.dev sandboxes: VM lifecycle + SSH
-export { createExeDevSandbox, type ExeDevSandbox, type ExeDevSandboxOptions } from "./exedev-sandbox.js";
+export {
+  createExeDevSandbox,
+  type ExeDevSandbox,
+  type ExeDevSandboxOptions,
+  type RestartOptions,
+} from "./exedev-sandbox.js";
 // Glob matching (linear time, for patterns from users and models)
 export { compileGlob, type GlobMatcher, type GlobOptions } from "./glob/glob-match.js";
 // The sandbox contract

@@ -1,4 +1,5 @@
 import { invalidArgument, SandboxError } from "../errors.js";
+import { checkDurationMs } from "../validate.js";
 import type { LobbyFlags } from "./command-line.js";
 import { checkBaseUrl, createExecClient, type ExecClient, type RetryPolicy } from "./exec-client.js";
 import { isOutcomeUnknown } from "./http-errors.js";
@@ -226,11 +227,12 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
   if (typeof fetchImpl !== "function") {
     throw invalidArgument("No global fetch: pass the fetch option (Node 18 or later has one).");
   }
-  checkNonNegativeNumber(options.timeoutMs, "timeoutMs", false);
+  // Durations go through checkDurationMs: 2^31 ms or more would overflow Node's timers and fire at once.
+  checkDurationMs(options.timeoutMs, "timeoutMs");
   if (options.timeoutMs === 0) throw invalidArgument("timeoutMs must be greater than 0.");
   checkNonNegativeNumber(options.maxRetries, "maxRetries", true);
-  checkNonNegativeNumber(internal.retryBaseDelayMs, "retryBaseDelayMs", false);
-  checkNonNegativeNumber(internal.maxRetryDelayMs, "maxRetryDelayMs", false);
+  checkDurationMs(internal.retryBaseDelayMs, "retryBaseDelayMs");
+  checkDurationMs(internal.maxRetryDelayMs, "maxRetryDelayMs");
 
   const client: ExecClient = createExecClient({
     token: options.token,

@@ -162,7 +162,7 @@ export function createExecClient(settings: ExecClientSettings): ExecClient {
     const body = buildCommandLine(call.words, call.flags);
     const { token, url, limiter } = connection();
     // The body too: a server that quotes the whole command line back must not leak it either.
-    const redact = createRedactor([token, body, ...(call.secrets ?? [])]);
+    const redact = createRedactor([token, ...(call.secrets ?? [])], [body]);
     const command = commandLabel(call.words);
     for (let attempts = 1; ; attempts++) {
       await limiter.take();

@@ -1,5 +1,6 @@
 // The lobby's own reading of a command line, for servers that speak its protocol (the
 // emulator) and tests. Clients build lines with command-line.ts; this is the other direction.
+import { invalidArgument } from "../errors.js";
 
 /**
  * Splits a command line the way the lobby does (github.com/anmitsu/go-shlex, posix mode,
@@ -7,6 +8,7 @@
  * outside quotes escapes the next character, and empty words are dropped.
  */
 export function splitLobbyWords(line: string): string[] {
+  if (typeof line !== "string") throw invalidArgument("splitLobbyWords needs a string.");
   const words: string[] = [];
   // Go's unicode.IsSpace, which differs from JavaScript's \s (U+0085 yes, U+FEFF no).
   const isSpace = (char: string) =>
@@ -73,6 +75,9 @@ export interface LobbyArgs {
  * next word when that word does not start with `-` (the documented trap); `--` ends flags.
  */
 export function parseLobbyArgs(words: readonly string[]): LobbyArgs {
+  if (!Array.isArray(words) || words.some((word) => typeof word !== "string")) {
+    throw invalidArgument("parseLobbyArgs needs an array of strings.");
+  }
   const positionals: string[] = [];
   const flags = new Map<string, string[]>();
   const add = (name: string, value: string) => flags.set(name, [...(flags.get(name) ?? []), value]);

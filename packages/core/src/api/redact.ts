@@ -5,37 +5,130 @@ export type Redactor = (text: string) => string;
 const MIN_SECRET_LENGTH = 4;
 // A server may quote one line of a script or prompt back; hide long-enough lines on their own too.
 const MIN_SECRET_LINE_LENGTH = 8;
+// A server that echoes part of a secret: any run of this many characters taken from a secret
+// (at least this long twice over) is hidden, along with the rest of the run.
+const MIN_FRAGMENT_LENGTH = 12;
+const MIN_FRAGMENT_SECRET_LENGTH = 2 * MIN_FRAGMENT_LENGTH;
+// Encoded forms shorter than this are too likely to occur by chance in an unrelated message.
+const MIN_ENCODED_LENGTH = 8;
 const REDACTED = "[redacted]";
 
+/** JSON string escaping as strict encoders do it: non-ASCII, `<>&` (Go) and `/` escaped too. */
+function jsonEscapedAscii(secret: string): string {
+  return JSON.stringify(secret)
+    .slice(1, -1)
+    .replace(/[^\x20-\x7e]|[<>&]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .replaceAll("/", "\\/");
+}
+
+/** Percent-encodings: `encodeURIComponent`, form encoding (`+` for space), and lower-case hex. */
+function urlEncoded(secret: string): string[] {
+  const form = new URLSearchParams({ x: secret }).toString().slice(2);
+  const forms = [form];
+  try {
+    forms.push(encodeURIComponent(secret), encodeURI(secret));
+  } catch {
+    // An unpaired surrogate: only the form encoding (which writes U+FFFD) exists.
+  }
+  return [...forms, ...forms.map((form) => form.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()))];
+}
+
+/**
+ * Base64 and base64url of the secret's UTF-8 bytes, at each of the three alignments it can
+ * have inside a longer encoded text: the groups that hold only the secret's bytes are the same
+ * whatever surrounds them.
+ */
+function base64Encoded(secret: string): string[] {
+  const bytes = Buffer.from(secret, "utf8");
+  const forms: string[] = [];
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString("base64");
+    const start = offset === 0 ? 0 : 4;
+    const end = Math.floor((offset + bytes.length) / 3) * 4;
+    if (offset === 0) forms.push(encoded, encoded.replace(/=+$/, ""));
+    if (end > start) forms.push(encoded.slice(start, end));
+  }
+  return [...forms, ...forms.map((form) => form.replaceAll("+", "-").replaceAll("/", "_"))];
+}
+
+/** The forms of a secret hidden whole: as is, escaped, quoted, encoded, and its longer lines. */
 function variantsOf(secret: string): string[] {
-  const forms = [
+  const plain = [
     secret,
     JSON.stringify(secret).slice(1, -1),
+    jsonEscapedAscii(secret),
     secret.replaceAll("\\", "\\\\").replaceAll("\n", "\\n"),
     ...secret.split(/\r?\n/).filter((line) => line.trim().length >= MIN_SECRET_LINE_LENGTH),
   ];
   // Also as quoted for the lobby's lexer, should a server ever echo the raw command line.
-  return [...forms, ...forms.map((form) => form.replaceAll("'", `'\\''`))];
+  const quoted = [...plain, ...plain.map((form) => form.replaceAll("'", `'\\''`))];
+  const encoded = [...urlEncoded(secret), ...base64Encoded(secret)].filter(
+    (form) => form.length >= MIN_ENCODED_LENGTH && form !== secret,
+  );
+  return [...quoted, ...encoded];
+}
+
+/** Marks every character of `text` covered by a run of fragment-length windows taken from a secret. */
+function hideFragments(text: string, windows: ReadonlySet<string>): string {
+  if (windows.size === 0 || text.length < MIN_FRAGMENT_LENGTH) return text;
+  const hidden = new Uint8Array(text.length);
+  let any = false;
+  for (let index = 0; index + MIN_FRAGMENT_LENGTH <= text.length; index++) {
+    if (windows.has(text.slice(index, index + MIN_FRAGMENT_LENGTH))) {
+      hidden.fill(1, index, index + MIN_FRAGMENT_LENGTH);
+      any = true;
+    }
+  }
+  if (!any) return text;
+  let result = "";
+  for (let index = 0; index < text.length; index++) {
+    if (!hidden[index]) result += text[index];
+    else if (index === 0 || !hidden[index - 1]) result += REDACTED;
+  }
+  return result;
 }
 
 /**
- * A redactor for the given secrets (tokens, env values, setup scripts, prompts), covering their
- * JSON-escaped, setup-script-escaped and shell-quoted forms and their longer lines. Longest first, so that a
- * secret containing another is hidden whole.
+ * A redactor for the given secrets (tokens, env values, setup scripts, prompts). It hides them
+ * whole in their raw, JSON-escaped, setup-script-escaped, shell-quoted, URL-encoded, base64 and
+ * base64url forms and their longer lines (longest first, so that a secret containing another is
+ * hidden whole), and for secrets of 24 characters or more also any echoed fragment of 12 or more
+ * characters of them (or of their encoded forms).
+ *
+ * `quoted` values (the request body) are hidden whole and encoded, but not by fragments: they
+ * hold names an error should still be able to mention.
  */
-export function createRedactor(secrets: Iterable<string | undefined>): Redactor {
+export function createRedactor(
+  secrets: Iterable<string | undefined>,
+  quoted: Iterable<string | undefined> = [],
+): Redactor {
   const needles = new Set<string>();
-  for (const secret of secrets) {
-    if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) continue;
+  const fragmentSources: string[] = [];
+  const add = (secret: string | undefined, fragments: boolean) => {
+    if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) return;
     for (const variant of variantsOf(secret)) {
-      if (variant.length >= MIN_SECRET_LENGTH) needles.add(variant);
+      if (variant.length < MIN_SECRET_LENGTH) continue;
+      needles.add(variant);
+      if (fragments && variant.length >= MIN_FRAGMENT_SECRET_LENGTH) fragmentSources.push(variant);
     }
-  }
+  };
+  for (const secret of secrets) add(secret, true);
+  for (const value of quoted) add(value, false);
   const ordered = [...needles].sort((a, b) => b.length - a.length);
+  // Built on first use: redaction runs only for errors, most requests never need it.
+  let windows: Set<string> | undefined;
   return (text) => {
     let result = text;
     for (const needle of ordered) result = result.replaceAll(needle, REDACTED);
-    return result;
+    if (!windows) {
+      windows = new Set();
+      for (const source of fragmentSources) {
+        for (let index = 0; index + MIN_FRAGMENT_LENGTH <= source.length; index++) {
+          windows.add(source.slice(index, index + MIN_FRAGMENT_LENGTH));
+        }
+      }
+    }
+    return hideFragments(result, windows);
   };
 }
 

@@ -168,3 +168,83 @@ describe("secrets never reach errors", () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe("secrets never reach errors in derived forms", () => {
+  // A script with characters every encoder treats differently: quotes, `<>&`, `/`, non-ASCII.
+  const SCRIPT = '#!/bin/sh\necho "grüße <db-pass-8812>" > /etc/app.conf && curl "https://x.test/?k=v&s=t"\n';
+  const ENV_VALUE = "env-secret-value-7d1f3c9a";
+
+  /** A server that answers 422 with `said(request)` as its error message. */
+  function echoing(said: (body: string) => string) {
+    server.intercept = () => ({ status: 422, body: { error: said(server.requests.at(-1)!.body) } });
+  }
+
+  async function errorOf(): Promise<SandboxError> {
+    return failure(
+      makeApi({ maxRetries: 0 }).newVm({ name: "derived-box", env: { KEY: ENV_VALUE }, setupScript: SCRIPT }),
+    );
+  }
+
+  function expectHidden(error: SandboxError, ...forms: string[]): void {
+    const text = everythingIn(error);
+    for (const form of [SCRIPT, ENV_VALUE, ...forms]) expect(text).not.toContain(form);
+    expect(error.message).toContain("[redacted]");
+  }
+
+  it("an echoed setup script, URL-encoded (as encodeURIComponent, form encoding and lower-case hex)", async () => {
+    const forms = [
+      encodeURIComponent(SCRIPT),
+      new URLSearchParams({ s: SCRIPT }).toString().slice(2),
+      encodeURIComponent(SCRIPT).replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+    ];
+    for (const form of forms) {
+      echoing(() => `bad script=${form}`);
+      expectHidden(await errorOf(), form, form.slice(0, 40), form.slice(-40));
+    }
+  });
+
+  it("an echoed env value, base64 and base64url encoded, alone or inside a longer encoded text", async () => {
+    for (const offset of [0, 1, 2]) {
+      const text = Buffer.from(`${"x".repeat(offset)}KEY=${ENV_VALUE};more`);
+      // The 4-character groups that encode only the value's bytes, whatever surrounds it.
+      const start = offset + 4;
+      const valueOnly = (encoding: "base64" | "base64url") =>
+        text
+          .toString(encoding)
+          .slice(Math.ceil(start / 3) * 4, Math.floor((start + ENV_VALUE.length) / 3) * 4);
+      for (const encoding of ["base64", "base64url"] as const) {
+        echoing(() => `env was ${text.toString(encoding)}`);
+        expectHidden(await errorOf(), valueOnly(encoding));
+        echoing(() => `env was ${Buffer.from(ENV_VALUE).toString(encoding)}`);
+        expectHidden(await errorOf(), Buffer.from(ENV_VALUE).toString(encoding));
+      }
+    }
+  });
+
+  it("an echoed setup script, JSON-escaped the way Go and strict encoders escape it", async () => {
+    const go = JSON.stringify(SCRIPT)
+      .slice(1, -1)
+      .replace(/[^\x20-\x7e]|[<>&]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+      .replaceAll("/", "\\/");
+    for (const form of [JSON.stringify(SCRIPT).slice(1, -1), go]) {
+      echoing(() => `script ${form} refused`);
+      expectHidden(await errorOf(), form, form.slice(0, 30));
+    }
+  });
+
+  it("an echoed fragment of a token or a script: a 20-character prefix, a piece from the middle", async () => {
+    for (const fragment of [TOKEN.slice(0, 20), TOKEN.slice(30, 52), SCRIPT.slice(12, 40)]) {
+      echoing(() => `unknown key ${fragment}…`);
+      const error = await errorOf();
+      expect(everythingIn(error)).not.toContain(fragment);
+      expect(everythingIn(error)).not.toContain(fragment.slice(0, 12));
+      expect(error.message).toContain("unknown key [redacted]");
+    }
+  });
+
+  it("keeps what is not a secret readable: the command, the VM name, the server's own words", async () => {
+    echoing(() => 'VM name "derived-box" is not available');
+    const error = await errorOf();
+    expect(error.message).toContain('VM name "derived-box" is not available');
+  });
+});

@@ -9,6 +9,7 @@ import {
   checkPositiveInteger,
   checkRemotePath,
 } from "../validate.js";
+import { checkOptionalFunction } from "../validate-options.js";
 import { type ChannelSlots, ConnectionGone, type ExecChannel, openExec } from "./channels.js";
 import type { SshConnection } from "./connection.js";
 import { MarkerStripper, OutputCollector } from "./output.js";
@@ -49,6 +50,8 @@ function checkExec(command: unknown, options: ExecOptions): CheckedExec {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw invalidArgument("signal must be an AbortSignal.");
   }
+  checkOptionalFunction(options.onStdout, "onStdout");
+  checkOptionalFunction(options.onStderr, "onStderr");
   return {
     command: checkCommand(command),
     cwd: options.cwd === undefined ? undefined : checkRemotePath(options.cwd, "cwd"),

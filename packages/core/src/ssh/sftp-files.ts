@@ -10,6 +10,7 @@ import type { SFTPWrapper, Stats } from "ssh2";
 import { invalidArgument, isSandboxError, SandboxError } from "../errors.js";
 import type { DirEntry, FileStat, MkdirOptions, RmOptions, WriteFileOptions } from "../sandbox.js";
 import { checkLocalPath, checkMode, checkRemotePath } from "../validate.js";
+import { checkOptionalBoolean, checkOptionsObject } from "../validate-options.js";
 import type { SftpSession } from "./sftp-session.js";
 import { sshUtils as utils } from "./ssh2-runtime.js";
 
@@ -101,7 +102,7 @@ export class SftpFiles {
     if (typeof data !== "string" && !(data instanceof Uint8Array)) {
       throw invalidArgument("writeFile data must be a string or a Uint8Array.");
     }
-    let mode = checkMode(options?.mode);
+    let mode = checkMode(checkOptionsObject(options, "writeFile options").mode);
     const bytes =
       typeof data === "string"
         ? Buffer.from(data, "utf8")
@@ -185,12 +186,19 @@ export class SftpFiles {
 
   async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
     const target = checkRemotePath(path);
-    if (options?.recursive) await this.mkdirRecursive(target);
+    const recursive = checkOptionalBoolean(
+      checkOptionsObject(options, "mkdir options").recursive,
+      "recursive",
+    );
+    if (recursive) await this.mkdirRecursive(target);
     else await this.mkdirOne(target, false);
   }
 
   async rm(path: string, options: RmOptions = {}): Promise<void> {
     const target = checkRemotePath(path);
+    checkOptionsObject(options, "rm options");
+    checkOptionalBoolean(options.recursive, "recursive");
+    checkOptionalBoolean(options.force, "force");
     if (target === "/" || target === this.homeDir()) {
       throw invalidArgument(
         `rm refuses to remove ${target === "/" ? "the root directory" : "the home directory"}.`,

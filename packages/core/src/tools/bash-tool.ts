@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkedTool } from "./checked-tool.js";
 import {
   DEFAULT_MAX_OUTPUT_CHARS,
   errorResult,
@@ -42,7 +43,7 @@ export interface BashToolOutput {
 }
 
 /** Runs a shell command in the sandbox. A non-zero exit is a normal result, not an error. */
-export const bashTool: ToolSpec<BashToolInput, BashToolOutput> = {
+export const bashTool: ToolSpec<BashToolInput, BashToolOutput> = checkedTool<BashToolInput, BashToolOutput>({
   name: "bash",
   snakeName: "bash",
   description:
@@ -85,4 +86,4 @@ export const bashTool: ToolSpec<BashToolInput, BashToolOutput> = {
       return errorResult(error);
     }
   },
-};
+});

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkedTool } from "./checked-tool.js";
 import { errorResult, resolveToolPath, type ToolSpec, toolError } from "./tool-spec.js";
 
 /** Input of the `editFile` tool. */
@@ -33,7 +34,10 @@ function countOccurrences(haystack: string, needle: string): number {
 }
 
 /** Replaces an exact string in a file, failing clearly when it is missing or ambiguous. */
-export const editFileTool: ToolSpec<EditFileToolInput, EditFileToolOutput> = {
+export const editFileTool: ToolSpec<EditFileToolInput, EditFileToolOutput> = checkedTool<
+  EditFileToolInput,
+  EditFileToolOutput
+>({
   name: "editFile",
   snakeName: "edit_file",
   description:
@@ -70,4 +74,4 @@ export const editFileTool: ToolSpec<EditFileToolInput, EditFileToolOutput> = {
       return errorResult(error);
     }
   },
-};
+});

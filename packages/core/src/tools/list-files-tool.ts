@@ -1,6 +1,7 @@
 import { posix } from "node:path";
 import { z } from "zod";
 import type { DirEntry } from "../sandbox.js";
+import { checkedTool } from "./checked-tool.js";
 import { errorResult, resolveToolPath, type ToolSpec } from "./tool-spec.js";
 
 /** Most entries listed, so a huge tree cannot flood the model. */
@@ -43,7 +44,10 @@ export interface ListFilesToolOutput {
 }
 
 /** Lists a directory tree (breadth-first, bounded). */
-export const listFilesTool: ToolSpec<ListFilesToolInput, ListFilesToolOutput> = {
+export const listFilesTool: ToolSpec<ListFilesToolInput, ListFilesToolOutput> = checkedTool<
+  ListFilesToolInput,
+  ListFilesToolOutput
+>({
   name: "listFiles",
   snakeName: "list_files",
   description:
@@ -87,4 +91,4 @@ export const listFilesTool: ToolSpec<ListFilesToolInput, ListFilesToolOutput> = 
       truncated,
     };
   },
-};
+});

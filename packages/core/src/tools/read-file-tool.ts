@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkedTool } from "./checked-tool.js";
 import {
   DEFAULT_MAX_OUTPUT_CHARS,
   errorResult,
@@ -45,7 +46,10 @@ export interface ReadFileToolOutput {
 }
 
 /** Reads a text file, or a range of its lines. */
-export const readFileTool: ToolSpec<ReadFileToolInput, ReadFileToolOutput> = {
+export const readFileTool: ToolSpec<ReadFileToolInput, ReadFileToolOutput> = checkedTool<
+  ReadFileToolInput,
+  ReadFileToolOutput
+>({
   name: "readFile",
   snakeName: "read_file",
   description:
@@ -86,4 +90,4 @@ export const readFileTool: ToolSpec<ReadFileToolInput, ReadFileToolOutput> = {
       truncated,
     };
   },
-};
+});

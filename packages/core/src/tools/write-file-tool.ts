@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkedTool } from "./checked-tool.js";
 import { errorResult, resolveToolPath, type ToolSpec } from "./tool-spec.js";
 
 /** Input of the `writeFile` tool. */
@@ -19,7 +20,10 @@ export interface WriteFileToolOutput {
 }
 
 /** Creates or replaces a file (atomically), creating missing directories. */
-export const writeFileTool: ToolSpec<WriteFileToolInput, WriteFileToolOutput> = {
+export const writeFileTool: ToolSpec<WriteFileToolInput, WriteFileToolOutput> = checkedTool<
+  WriteFileToolInput,
+  WriteFileToolOutput
+>({
   name: "writeFile",
   snakeName: "write_file",
   description:
@@ -36,4 +40,4 @@ export const writeFileTool: ToolSpec<WriteFileToolInput, WriteFileToolOutput> = 
     const bytes = Buffer.byteLength(input.content);
     return { ok: true, text: `Wrote ${bytes} bytes to ${path}.`, path, bytes };
   },
-};
+});
