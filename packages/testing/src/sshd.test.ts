@@ -59,7 +59,9 @@ describeWithSshd("startSshd", () => {
     const pid = await sleeper();
     const listener = listenerPid(server.dir);
     process.kill(listener, "SIGKILL");
-    while (alive(listener)) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Gone from /proc once this process reaped it, i.e. after Node saw the exit: the case where
+    // waiting for a later "exit" event hung.
+    while (existsSync(`/proc/${listener}`)) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(alive(pid)).toBe(true); // a killed listener leaves its connections running
     const started = Date.now();
     await server.stop();
