@@ -243,7 +243,12 @@ export class SshConnection {
         if (!waiting) return;
         leave();
         reject(abortedError(signal));
-        if (opening.waiters === 0) opening.controller.abort();
+        if (opening.waiters === 0) {
+          // Nobody waits: stop dialling. A call arriving now starts afresh rather than joining
+          // (and sharing the fate of) the abandoned attempt.
+          if (this.#opening === opening) this.#opening = undefined;
+          opening.controller.abort();
+        }
       };
       signal?.addEventListener("abort", abandon, { once: true });
       opening.promise.then(
@@ -384,10 +389,12 @@ export class SshConnection {
       throw this.#dead;
     }
     const { client } = connected;
-    if (this.#closed) {
+    if (this.#closed || this.#connected) {
+      // Closed meanwhile, or an abandoned attempt finished after a newer one: keep one connection.
       connected.stopKeepalive();
       client.end();
-      throw closedError();
+      if (this.#closed) throw closedError();
+      if (this.#connected) return this.#connected.client;
     }
     this.#everReady = true;
     this.#outageStartedMs = undefined;

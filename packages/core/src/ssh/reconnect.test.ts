@@ -163,8 +163,18 @@ describeWithSshd("restarts against OpenSSH", () => {
     expect(abandoned.ms).toBeLessThan(1_700);
     const lost = await timed(connection.lostError("a test", undefined, AbortSignal.timeout(300)));
     expect(isSandboxError(lost.value, "aborted")).toBe(true);
+    // The last waiter leaves and a new call comes in the same tick: it must not inherit the abort.
+    const controller = new AbortController();
+    const leaving = connection.get(controller.signal);
+    controller.abort();
+    const arriving = timed(connection.get());
+    await expectSandboxError(leaving, "aborted");
+    await sleep(500);
     await server.start();
+    const arrived = await arriving;
+    expect(arrived.error).toBeUndefined();
     const second = await connection.get();
+    expect(arrived.value).toBe(second);
     expect(second).not.toBe(first);
     expect(connected).toEqual([first, second]); // onConnected runs for every reconnect
     connection.close();
