@@ -7,6 +7,7 @@ import {
   defineAdapterContract,
   describeWithSshd,
   type LobbyServer,
+  MACHINE_GONE_RECONNECT_MS,
   routeLobbyToSshd,
   type SshdServer,
   startForwarder,
@@ -53,7 +54,10 @@ describeWithSshd("exedev() factory on OpenSSH", () => {
     async setup() {
       const machine = await startKillableMachine();
       const { server } = machine;
-      const factory = exedev({ ...vmInfoOf(server), sshPort: machine.port }, sshOptionsOf(server));
+      const factory = exedev(
+        { ...vmInfoOf(server), sshPort: machine.port },
+        { ...sshOptionsOf(server), reconnectMs: MACHINE_GONE_RECONNECT_MS },
+      );
       const flue = await factory.createSandbox({ id: "contract-agent" });
       return {
         sandbox: machine.checker,
@@ -177,7 +181,12 @@ describeWithSshd("exedev() factory on OpenSSH", () => {
         routeLobbyToSshd(lobby, { ...server, port: before.port });
         const api = createExeDevApi({ baseUrl: lobby.url, token: lobby.token });
         const { name } = await api.newVm({ name: "kept-vm" });
-        const options = { api, privateKey: server.privateKey, knownHostsPath: join(scratch, "kh-reconnect") };
+        const options = {
+          api,
+          privateKey: server.privateKey,
+          knownHostsPath: join(scratch, "kh-reconnect"),
+          reconnectMs: MACHINE_GONE_RECONNECT_MS, // the old path is gone for good
+        };
         const removedBefore = lobby.count("rm");
         const old = await exedev(name, options).createSandbox({ id: "agent" });
         expect((await old.exec("echo one")).stdout).toBe("one\n");

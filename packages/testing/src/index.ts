@@ -14,7 +14,7 @@ export {
 } from "./dropbear.ts";
 export { type Forwarder, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
-export { type KillableMachine, startKillableMachine } from "./killable-machine.ts";
+export { type KillableMachine, MACHINE_GONE_RECONNECT_MS, startKillableMachine } from "./killable-machine.ts";
 export { useSshd } from "./lazy.ts";
 export {
   type LobbyReply,

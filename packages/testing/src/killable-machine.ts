@@ -4,6 +4,9 @@ import { connectSandbox, type SshSandbox } from "@exedev-sandbox/core";
 import { startForwarder } from "./forwarder.ts";
 import { type SshdServer, startSshd } from "./sshd.ts";
 
+/** The reconnect budget for sandboxes on a machine that is killed for good. */
+export const MACHINE_GONE_RECONNECT_MS = 1_000;
+
 /** A running {@link startKillableMachine}. */
 export interface KillableMachine {
   server: SshdServer;
@@ -11,8 +14,11 @@ export interface KillableMachine {
   port: number;
   /** A core sandbox connected straight to sshd, for checks that must not go through the adapter. */
   checker: SshSandbox;
-  /** The server's connect options, through the hop. */
-  connectOptions(): ReturnType<SshdServer["connectOptions"]>;
+  /**
+   * The server's connect options, through the hop, with a 1 s `reconnectMs`: this machine only
+   * ever goes away for good, so the sandbox reports `sandbox_died` within a second, not 60 s.
+   */
+  connectOptions(): ReturnType<SshdServer["connectOptions"]> & { reconnectMs: number };
   /** Cuts the hop and stops sshd: from then on nothing reaches the machine. */
   killMachine(): Promise<void>;
   /** Closes the checker, the hop and sshd. Safe after `killMachine`. */
@@ -32,7 +38,11 @@ export async function startKillableMachine(): Promise<KillableMachine> {
     server,
     port: hop.port,
     checker,
-    connectOptions: () => ({ ...server.connectOptions(), port: hop.port }),
+    connectOptions: () => ({
+      ...server.connectOptions(),
+      port: hop.port,
+      reconnectMs: MACHINE_GONE_RECONNECT_MS,
+    }),
     killMachine,
     dispose: async () => {
       await checker.close();

@@ -7,6 +7,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -64,6 +65,15 @@ export interface SshdServer {
   dropConnections(): void;
   /** Stops (SIGSTOP) the per-connection processes: a hung server. Returns a function that kills them. */
   freezeConnections(): () => void;
+  /**
+   * Kills the listener and every connection, as a VM restart or an sshd restart does: clients see
+   * their connection drop and new connects are refused until {@link SshdServer.start}.
+   */
+  stopListening(): Promise<void>;
+  /** Starts sshd again on the same port with the same host key and config. No-op when running. */
+  start(): Promise<void>;
+  /** {@link SshdServer.stopListening}, then {@link SshdServer.start} after `downMs`. */
+  restart(downMs: number): Promise<void>;
   /** The server's log so far. */
   logs(): string;
   /** Stops the server and removes its files. */
@@ -116,9 +126,10 @@ function waitForPort(port: number, child: ChildProcess, logPath: string, timeout
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
-      if (child.exitCode !== null) {
+      if (hasExited(child)) {
         const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
-        reject(new Error(`sshd exited with code ${child.exitCode}: ${log.slice(-2000)}`));
+        const how = child.signalCode ?? `code ${child.exitCode}`;
+        reject(new Error(`sshd exited (${how}): ${log.slice(-2000)}`));
         return;
       }
       const socket = connect({ host: "127.0.0.1", port });
@@ -137,10 +148,78 @@ function waitForPort(port: number, child: ChildProcess, logPath: string, timeout
   });
 }
 
+/** Whether a child ended; one killed by a signal has `exitCode` null and `signalCode` set. */
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Ends `child` (SIGTERM) and waits for it, unless it already ended. */
+async function endChild(child: ChildProcess): Promise<void> {
+  if (hasExited(child)) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
 /** All descendants of `pid` (children first). */
 function descendantsOf(pid: number): number[] {
   const children = childrenOf(pid);
   return [...children, ...children.flatMap(descendantsOf)];
+}
+
+/** Local ports of `/proc/net/tcp{,6}` lines are hex after the address: `0100007F:1F90`. */
+function socketInodesOnLocalPort(port: number): Set<string> {
+  const inodes = new Set<string>();
+  const wanted = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      const inode = fields[9];
+      if (local?.endsWith(`:${wanted}`) && inode && inode !== "0") inodes.add(inode);
+    }
+  }
+  return inodes;
+}
+
+/**
+ * Processes holding a socket whose local port is `port`: the server's listener and its
+ * per-connection processes. A listener killed by a signal leaves those running, reparented away
+ * from it, so they are found by their sockets rather than by ancestry.
+ */
+function processesOnPort(port: number): number[] {
+  const inodes = socketInodesOnLocalPort(port);
+  if (inodes.size === 0) return [];
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue; // ended, or not ours to read
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && inodes.has(inode)) {
+        found.push(Number(entry));
+        break;
+      }
+    }
+  }
+  return found;
 }
 
 /** Direct children of `pid`, from /proc. */
@@ -218,10 +297,12 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   ];
   writeFileSync(join(dir, "sshd_config"), `${config.join("\n")}\n`);
 
-  const child = spawn(sshd, ["-D", "-f", join(dir, "sshd_config"), "-E", logPath], {
-    stdio: "ignore",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-  });
+  const spawnSshd = (): ChildProcess =>
+    spawn(sshd, ["-D", "-f", join(dir, "sshd_config"), "-E", logPath], {
+      stdio: "ignore",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
+    });
+  let child = spawnSshd();
   try {
     await waitForPort(port, child, logPath);
   } catch (error) {
@@ -229,7 +310,35 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const listenerPid = child.pid ?? 0;
+  // With privilege separation the network-facing process is a grandchild of the listener. A
+  // listener killed by a signal leaves its connections running, so they are also found by port.
+  const connectionPids = (): number[] => {
+    const listener = hasExited(child) ? undefined : child.pid;
+    const roots = processesOnPort(port).filter((pid) => pid !== listener);
+    const all = [...(listener ? descendantsOf(listener) : []), ...roots, ...roots.flatMap(descendantsOf)];
+    return [...new Set(all)];
+  };
+
+  const stopListening = async (): Promise<void> => {
+    signalAll(connectionPids(), "SIGKILL");
+    await endChild(child);
+  };
+  const start = async (): Promise<void> => {
+    if (!hasExited(child)) return;
+    // A client retrying its connection can hold the free port for a moment (a loopback connect to
+    // a port without a listener may connect to itself), so a failed bind is tried again.
+    for (let attempt = 0; ; attempt++) {
+      child = spawnSshd();
+      try {
+        await waitForPort(port, child, logPath);
+        return;
+      } catch (error) {
+        child.kill("SIGKILL");
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
 
   const server: SshdServer = {
     host: "127.0.0.1",
@@ -248,24 +357,25 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
       knownHostsPath: join(dir, "known_hosts"),
       hostKey: { sha256: hostKeyFingerprint },
     }),
-    // With privilege separation the network-facing process is a grandchild of the listener.
-    dropConnections: () => signalAll(descendantsOf(listenerPid), "SIGKILL"),
+    dropConnections: () => signalAll(connectionPids(), "SIGKILL"),
     freezeConnections: () => {
-      const all = descendantsOf(listenerPid);
+      const all = connectionPids();
       signalAll(all, "SIGSTOP");
       return () => {
         signalAll(all, "SIGKILL");
         signalAll(all, "SIGCONT");
       };
     },
+    stopListening,
+    start,
+    restart: async (downMs) => {
+      await stopListening();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await start();
+    },
     logs: () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""),
     stop: async () => {
-      signalAll(descendantsOf(listenerPid), "SIGKILL");
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      await stopListening();
       rmSync(dir, { recursive: true, force: true });
     },
   };

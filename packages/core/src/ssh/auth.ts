@@ -14,10 +14,28 @@ export interface AuthOptions {
   agent?: string;
 }
 
-/** One credential to offer, with a secret-free label for error messages. */
-interface Credential {
-  label: string;
-  method: AnyAuthMethod;
+/**
+ * One credential to offer, with a label for error messages. The auth method (key material,
+ * passphrase, agent socket) lives in a private field, so `console.log` and `util.inspect` of
+ * anything holding a credential never show it; the label is private as well, since it can name
+ * an agent socket.
+ */
+class Credential {
+  readonly #method: AnyAuthMethod;
+  readonly #label: string;
+
+  constructor(label: string, method: AnyAuthMethod) {
+    this.#label = label;
+    this.#method = method;
+  }
+
+  get label(): string {
+    return this.#label;
+  }
+
+  get method(): AnyAuthMethod {
+    return this.#method;
+  }
 }
 
 /** Credentials in the order they are offered, plus notes on keys that were skipped. */
@@ -47,10 +65,9 @@ export function resolveAuth(options: AuthOptions, env: NodeJS.ProcessEnv = proce
   const addKey = (label: string, material: Buffer | string, explicit: boolean): void => {
     const state = tryParse(material, passphrase);
     if (state === "ok") {
-      credentials.push({
-        label,
-        method: { type: "publickey", username, key: material, passphrase } as never,
-      });
+      credentials.push(
+        new Credential(label, { type: "publickey", username, key: material, passphrase } as never),
+      );
       return;
     }
     const why =
@@ -87,10 +104,9 @@ export function resolveAuth(options: AuthOptions, env: NodeJS.ProcessEnv = proce
     if (typeof options.agent !== "string" || options.agent === "") {
       throw invalidArgument("agent must be the path of an SSH agent socket.");
     }
-    credentials.push({
-      label: `the agent at ${options.agent}`,
-      method: { type: "agent" as const, username, agent: options.agent },
-    });
+    credentials.push(
+      new Credential(`the agent at ${options.agent}`, { type: "agent", username, agent: options.agent }),
+    );
   }
   if (options.privateKeyPath !== undefined) {
     addKeyFile(`privateKeyPath (${options.privateKeyPath})`, options.privateKeyPath, true);
@@ -103,10 +119,7 @@ export function resolveAuth(options: AuthOptions, env: NodeJS.ProcessEnv = proce
   }
   const sock = env.SSH_AUTH_SOCK;
   if (sock && sock !== options.agent && existsSync(sock)) {
-    credentials.push({
-      label: `$SSH_AUTH_SOCK (${sock})`,
-      method: { type: "agent" as const, username, agent: sock },
-    });
+    credentials.push(new Credential(`$SSH_AUTH_SOCK (${sock})`, { type: "agent", username, agent: sock }));
   }
   return { credentials, skipped };
 }

@@ -2,7 +2,12 @@ import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { invalidArgument } from "../errors.js";
 import { checkDurationMs, checkPositiveInteger } from "../validate.js";
-import { checkHostKeyPolicy, type HostKeyPolicy } from "./host-key.js";
+import {
+  checkHostKeyPolicy,
+  checkKnownHostsPath,
+  type HostKeyPolicy,
+  policyReadsKnownHosts,
+} from "./host-key.js";
 
 /** Options for {@link connectSandbox}: where to connect and how to authenticate. */
 export interface ConnectOptions {
@@ -32,6 +37,15 @@ export interface ConnectOptions {
   maxChannels?: number;
   /** Keep retrying network errors (refused, unreachable, DNS, dropped handshakes) this long; never auth or host-key failures. @default 0 (one attempt) */
   connectRetryMs?: number;
+  /**
+   * After a connection that worked is lost, keep trying to reconnect this long: a VM restart or
+   * an sshd restart is survived. Calls made meanwhile wait for the connection and then run; once
+   * the budget is spent the sandbox fails with `sandbox_died` for good. 0 makes one reconnect
+   * attempt and gives up at once. The budget is counted from the first reconnect attempt after
+   * the loss. Auth and host-key failures are never retried.
+   * @default 60000
+   */
+  reconnectMs?: number;
   /** Deadline for each SFTP request; a silent server then gets its SFTP session reopened. @default 60000 */
   sftpTimeoutMs?: number;
 }
@@ -51,6 +65,7 @@ export interface ResolvedConnectOptions {
   readyTimeoutMs: number;
   maxChannels: number;
   connectRetryMs: number;
+  reconnectMs: number;
   sftpTimeoutMs: number;
 }
 
@@ -100,6 +115,9 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
       "maxChannels must be at least 2 (one slot is kept for killing timed-out commands).",
     );
   }
+  const hostKey = checkHostKeyPolicy(options.hostKey);
+  const knownHostsPath = options.knownHostsPath ?? join(process.env.HOME || homedir(), ".ssh", "known_hosts");
+  if (policyReadsKnownHosts(hostKey)) checkKnownHostsPath(knownHostsPath);
   return {
     host,
     port,
@@ -108,12 +126,13 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     privateKeyPath: options.privateKeyPath,
     passphrase: options.passphrase,
     agent: options.agent,
-    hostKey: checkHostKeyPolicy(options.hostKey),
-    knownHostsPath: options.knownHostsPath ?? join(process.env.HOME || homedir(), ".ssh", "known_hosts"),
+    hostKey,
+    knownHostsPath,
     keepaliveIntervalMs: checkDurationMs(options.keepaliveIntervalMs, "keepaliveIntervalMs") ?? 10_000,
     readyTimeoutMs: checkDurationMs(options.readyTimeoutMs, "readyTimeoutMs") ?? 20_000,
     maxChannels,
     connectRetryMs: checkDurationMs(options.connectRetryMs, "connectRetryMs") ?? 0,
+    reconnectMs: checkDurationMs(options.reconnectMs, "reconnectMs") ?? 60_000,
     sftpTimeoutMs: checkDurationMs(options.sftpTimeoutMs, "sftpTimeoutMs") ?? 60_000,
   };
 }

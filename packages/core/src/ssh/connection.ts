@@ -4,7 +4,8 @@ import { SandboxError } from "../errors.js";
 import { authFailedError, type ResolvedAuth, resolveAuth } from "./auth.js";
 import type { ResolvedConnectOptions } from "./connect-options.js";
 import { HostKeyVerifier } from "./host-key.js";
-import { Semaphore, sleep } from "./semaphore.js";
+import { canProbeKeepalive, startKeepalive } from "./keepalive.js";
+import { abortedError, Semaphore } from "./semaphore.js";
 import { SshClient } from "./ssh2-runtime.js";
 
 /**
@@ -17,8 +18,10 @@ const handshakeSlots = new Semaphore(5);
 /** A handshake the server dropped is retried this long even when `connectRetryMs` is 0. */
 const DROPPED_HANDSHAKE_RETRY_MS = 3_000;
 
-/** After a connection that worked is lost, reconnecting is retried for at least this long. */
-const RECONNECT_WINDOW_MS = 2_000;
+/** SSH keepalive probes that may go unanswered before the connection counts as lost. */
+const KEEPALIVE_COUNT_MAX = 3;
+/** A retry of a connect attempt is given at least this long, even with less budget left. */
+const MIN_ATTEMPT_MS = 1_000;
 
 const RETRYABLE_NETWORK_CODES = new Set([
   "ENOTFOUND",
@@ -41,15 +44,42 @@ class NetworkFailure extends Error {
   }
 }
 
-function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+/** A live connection: the client, the socket under it, and its keepalive. */
+interface Connected {
+  client: Client;
+  socket: Socket;
+  stopKeepalive: () => void;
+}
+
+/** Rejects with `abortedError(signal)` when `signal` aborts; returns the listener's remover. */
+function onAbort(signal: AbortSignal, reject: (error: Error) => void, cleanUp: () => void): () => void {
+  const listener = (): void => {
+    cleanUp();
+    reject(abortedError(signal));
+  };
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
+}
+
+function openSocket(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortedError(signal));
+      return;
+    }
     const socket = netConnect({ host, port });
+    const removeAbort = onAbort(signal, reject, () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
     const timer = setTimeout(() => {
+      removeAbort();
       socket.destroy();
       reject(new NetworkFailure(`TCP connect to ${host}:${port} timed out`, "ETIMEDOUT"));
-    }, timeoutMs || 20_000);
+    }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
+      removeAbort();
       socket.removeAllListeners("error");
       // ssh2 drops its socket listeners on close; a late write (keepalive) must not crash the
       // process with an unhandled EPIPE. ssh2 still sees errors through its own listeners.
@@ -60,6 +90,7 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Sock
     });
     socket.once("error", (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      removeAbort();
       reject(
         new NetworkFailure(
           `TCP connect to ${host}:${port} failed: ${error.code ?? error.message}`,
@@ -70,19 +101,27 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Sock
   });
 }
 
-async function connectOnce(options: ResolvedConnectOptions, auth: ResolvedAuth): Promise<Client> {
-  const release = await handshakeSlots.acquire();
+async function connectOnce(
+  options: ResolvedConnectOptions,
+  auth: ResolvedAuth,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Connected> {
+  const release = await handshakeSlots.acquire(signal);
   try {
-    const socket = await openSocket(options.host, options.port, options.readyTimeoutMs);
+    const socket = await openSocket(options.host, options.port, timeoutMs, signal);
     const verifier = new HostKeyVerifier(options.hostKey, options.knownHostsPath, options.host, options.port);
     const client = new SshClient();
-    return await new Promise<Client>((resolve, reject) => {
+    const ownKeepalive = canProbeKeepalive(client);
+    return await new Promise<Connected>((resolve, reject) => {
       const fail = (error: Error & { level?: string }): void => {
+        removeAbort();
         client.removeAllListeners();
         client.on("error", () => {});
         client.end();
         socket.destroy();
-        if (verifier.refusedReason) reject(verifier.error());
+        if (signal.aborted) reject(abortedError(signal));
+        else if (verifier.failed) reject(verifier.error());
         else if (error.level === "client-authentication")
           reject(authFailedError(auth, options.username, options.host));
         else
@@ -93,10 +132,17 @@ async function connectOnce(options: ResolvedConnectOptions, auth: ResolvedAuth):
             ),
           );
       };
+      const removeAbort = onAbort(signal, reject, () => fail(new Error("aborted")));
       client.once("ready", () => {
+        removeAbort();
         client.removeListener("error", fail);
         client.removeListener("close", onEarlyClose);
-        resolve(client);
+        const intervalMs = options.keepaliveIntervalMs;
+        const stopKeepalive =
+          ownKeepalive && intervalMs > 0
+            ? startKeepalive(client, socket, intervalMs, KEEPALIVE_COUNT_MAX)
+            : () => {};
+        resolve({ client, socket, stopKeepalive });
       });
       const onEarlyClose = (): void => fail(new Error("connection closed during the handshake"));
       client.once("error", fail);
@@ -106,9 +152,9 @@ async function connectOnce(options: ResolvedConnectOptions, auth: ResolvedAuth):
         username: options.username,
         authHandler: nextCredential(auth),
         hostVerifier: (key: Buffer) => verifier.verify(key),
-        keepaliveInterval: options.keepaliveIntervalMs,
-        keepaliveCountMax: 3,
-        readyTimeout: options.readyTimeoutMs || 20_000,
+        keepaliveInterval: ownKeepalive ? 0 : options.keepaliveIntervalMs,
+        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+        readyTimeout: timeoutMs,
       });
     });
   } finally {
@@ -131,63 +177,135 @@ function isRetryable(error: unknown): boolean {
   return error.errno === undefined || RETRYABLE_NETWORK_CODES.has(error.errno);
 }
 
+/** A connect in progress, shared by every `get()` that waits for it. */
+interface Opening {
+  promise: Promise<Client>;
+  /** Aborted by `close()`, or when every waiter gave up: stops dialling. */
+  controller: AbortController;
+  waiters: number;
+}
+
 /**
- * One SSH connection that re-establishes itself: the first `get()` connects (retrying network
- * errors for `connectRetryMs`), and a `get()` after the connection was lost reconnects. When a
- * reconnect fails the connection is dead for good and every call rejects with `sandbox_died`.
+ * One SSH connection that re-establishes itself. The first `get()` connects (retrying network
+ * errors for `connectRetryMs`); a `get()` after the connection was lost reconnects, retrying for
+ * the `reconnectMs` budget, so a VM or sshd restart is survived. When the budget is spent the
+ * connection is dead for good and every call rejects with `sandbox_died`.
+ *
+ * The socket keeps the process alive only while a caller holds the connection ({@link hold});
+ * an idle connection, and its keepalive, never do. Options and credentials live in private
+ * fields, so inspecting the connection shows no key material.
  */
 export class SshConnection {
-  private client: Client | undefined;
-  private pending: Promise<Client> | undefined;
-  private dead: SandboxError | undefined;
-  private closed = false;
-  private everReady = false;
-  private readonly auth: ResolvedAuth;
-  private readonly lostListeners = new Set<(client: Client) => void>();
-  private readonly connectedListeners = new Set<(client: Client) => void>();
+  #connected: Connected | undefined;
+  #opening: Opening | undefined;
+  #dead: SandboxError | undefined;
+  #closed = false;
+  #everReady = false;
+  /** When reconnecting began after the last loss; cleared once connected again. */
+  #outageStartedMs: number | undefined;
+  #holds = 0;
+  readonly #options: ResolvedConnectOptions;
+  readonly #auth: ResolvedAuth;
+  readonly #lostListeners = new Set<(client: Client) => void>();
+  readonly #connectedListeners = new Set<(client: Client) => void>();
 
-  constructor(private readonly options: ResolvedConnectOptions) {
-    this.auth = resolveAuth(options);
+  constructor(options: ResolvedConnectOptions) {
+    this.#options = options;
+    this.#auth = resolveAuth(options);
   }
 
   /** True once `close()` was called. */
   get isClosed(): boolean {
-    return this.closed;
+    return this.#closed;
   }
 
-  /** The live client, connecting or reconnecting first when needed. */
-  get(): Promise<Client> {
-    if (this.closed) return Promise.reject(closedError());
-    if (this.dead) return Promise.reject(this.dead);
-    if (this.client) return Promise.resolve(this.client);
-    this.pending ??= this.open().finally(() => {
-      this.pending = undefined;
+  /**
+   * The live client, connecting or reconnecting first when needed. During an outage the call
+   * waits (up to the `reconnectMs` budget); `signal` abandons the wait with code `aborted`.
+   * When every waiter has abandoned it, dialling stops; the next call resumes the same budget.
+   */
+  get(signal?: AbortSignal): Promise<Client> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (this.#dead) return Promise.reject(this.#dead);
+    if (this.#connected) return Promise.resolve(this.#connected.client);
+    if (signal?.aborted) return Promise.reject(abortedError(signal));
+    this.#opening ??= this.#startOpening();
+    const opening = this.#opening;
+    opening.waiters++;
+    return new Promise<Client>((resolve, reject) => {
+      let waiting = true;
+      const leave = (): void => {
+        waiting = false;
+        opening.waiters--;
+        signal?.removeEventListener("abort", abandon);
+      };
+      const abandon = (): void => {
+        if (!waiting) return;
+        leave();
+        reject(abortedError(signal));
+        if (opening.waiters === 0) {
+          // Nobody waits: stop dialling. A call arriving now starts afresh rather than joining
+          // (and sharing the fate of) the abandoned attempt.
+          if (this.#opening === opening) this.#opening = undefined;
+          opening.controller.abort();
+        }
+      };
+      signal?.addEventListener("abort", abandon, { once: true });
+      opening.promise.then(
+        (client) => {
+          if (!waiting) return;
+          leave();
+          resolve(client);
+        },
+        (error: unknown) => {
+          if (!waiting) return;
+          leave();
+          reject(error);
+        },
+      );
     });
-    return this.pending;
   }
 
   /** Whether `client` is still the live connection. */
   isCurrent(client: Client): boolean {
-    return this.client === client;
+    return this.#connected?.client === client;
+  }
+
+  /**
+   * Marks pending work: while any hold is out, the connection's socket keeps the process alive.
+   * Returns the release (idempotent). Idle connections never keep a script from exiting.
+   */
+  hold(): () => void {
+    this.#holds++;
+    this.#applyRef();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.#applyRef();
+    };
   }
 
   /** Registers a callback for when a live connection is lost (not for `close()`). */
   onLost(listener: (client: Client) => void): () => void {
-    this.lostListeners.add(listener);
-    return () => this.lostListeners.delete(listener);
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
   }
 
   /**
-   * After an operation saw the connection drop: the error to report. Tries to reconnect; if that
-   * works the operation's fate is unknown (`connection_failed`, retryable), otherwise `sandbox_died`.
-   * `client` is the connection the operation used: ssh2 can fail calls on a dead socket before it
-   * emits `close`, so a still-current client is forgotten first rather than handed back as live.
+   * After an operation saw the connection drop: the error to report. Waits for the reconnect
+   * (within the `reconnectMs` budget); if that works the operation's fate is unknown
+   * (`connection_failed`, retryable), otherwise `sandbox_died`; `aborted` when `signal` ends
+   * the wait. `client` is the connection the operation used: ssh2 can fail calls on a dead
+   * socket before it emits `close`, so a still-current client is forgotten first rather than
+   * handed back as live.
    */
-  async lostError(operation: string, client?: Client): Promise<SandboxError> {
-    if (this.closed) return closedError();
-    if (client) this.forget(client);
+  async lostError(operation: string, client?: Client, signal?: AbortSignal): Promise<SandboxError> {
+    if (this.#closed) return closedError();
+    if (client) this.#forget(client);
     try {
-      await this.get();
+      await this.get(signal);
       return new SandboxError(
         "connection_failed",
         `The SSH connection was lost during ${operation}; it has been re-established, but the operation may or may not have completed.`,
@@ -202,78 +320,139 @@ export class SshConnection {
    * reconnect), e.g. to run kills the sandbox still owes from before a connection loss.
    */
   onConnected(listener: (client: Client) => void): () => void {
-    this.connectedListeners.add(listener);
-    return () => this.connectedListeners.delete(listener);
+    this.#connectedListeners.add(listener);
+    return () => this.#connectedListeners.delete(listener);
+  }
+
+  /** Closes the connection; later calls, and calls waiting for a reconnect, reject with code `closed`. Idempotent. */
+  close(): void {
+    this.#closed = true;
+    this.#opening?.controller.abort();
+    const connected = this.#connected;
+    this.#connected = undefined;
+    connected?.stopKeepalive();
+    connected?.client.end();
   }
 
   /** Drops `client` if it is still the live connection, and tells the listeners it was lost. */
-  private forget(client: Client): void {
-    if (this.client !== client) return;
-    this.client = undefined;
+  #forget(client: Client): void {
+    const connected = this.#connected;
+    if (connected?.client !== client) return;
+    this.#connected = undefined;
+    connected.stopKeepalive();
     client.end();
-    for (const listener of this.lostListeners) listener(client);
+    for (const listener of this.#lostListeners) listener(client);
   }
 
-  /** Closes the connection; later calls reject with code `closed`. Idempotent. */
-  close(): void {
-    this.closed = true;
-    const client = this.client;
-    this.client = undefined;
-    client?.end();
+  #applyRef(): void {
+    const socket = this.#connected?.socket;
+    if (!socket) return;
+    if (this.#holds > 0) socket.ref();
+    else socket.unref();
   }
 
-  private async open(): Promise<Client> {
-    const retryMs = this.everReady
-      ? Math.max(this.options.connectRetryMs, RECONNECT_WINDOW_MS)
-      : this.options.connectRetryMs;
-    let client: Client;
+  #startOpening(): Opening {
+    const controller = new AbortController();
+    const opening: Opening = { controller, waiters: 0, promise: Promise.resolve(undefined as never) };
+    opening.promise = this.#open(controller.signal).finally(() => {
+      if (this.#opening === opening) this.#opening = undefined;
+    });
+    // Waiters attach their own handlers; this one keeps an abandoned attempt from being unhandled.
+    opening.promise.catch(() => {});
+    return opening;
+  }
+
+  async #open(signal: AbortSignal): Promise<Client> {
+    const options = this.#options;
+    const reconnecting = this.#everReady;
+    const now = Date.now();
+    if (reconnecting) this.#outageStartedMs ??= now;
+    const windowEndMs = reconnecting
+      ? (this.#outageStartedMs ?? now) + options.reconnectMs
+      : now + options.connectRetryMs;
+    let connected: Connected;
     try {
-      client = await connectWithRetry(this.options, this.auth, retryMs);
+      connected = await connectWithRetry(options, this.#auth, windowEndMs, !reconnecting, signal);
     } catch (error) {
-      if (!this.everReady) {
+      if (this.#closed) throw closedError();
+      if (signal.aborted) throw abortedError(signal); // nobody waits any more; not a verdict
+      if (!reconnecting) {
         throw SandboxError.isInstance(error)
           ? error
           : new SandboxError(
               "connection_failed",
-              `Could not connect to ${this.options.host}:${this.options.port}: ${(error as Error).message}.`,
-              {
-                details: { host: this.options.host, port: this.options.port },
-              },
+              `Could not connect to ${options.host}:${options.port}: ${(error as Error).message}.`,
+              { details: { host: options.host, port: options.port } },
             );
       }
-      this.dead = diedError(error);
-      throw this.dead;
+      this.#dead = diedError(error);
+      throw this.#dead;
     }
-    if (this.closed) {
+    const { client } = connected;
+    if (this.#closed || this.#connected) {
+      // Closed meanwhile, or an abandoned attempt finished after a newer one: keep one connection.
+      connected.stopKeepalive();
       client.end();
-      throw closedError();
+      if (this.#closed) throw closedError();
+      if (this.#connected) return this.#connected.client;
     }
-    this.everReady = true;
-    this.client = client;
+    this.#everReady = true;
+    this.#outageStartedMs = undefined;
+    this.#connected = connected;
+    this.#applyRef();
     client.on("error", () => {
       // Errors are followed by `close`, handled below; operations report their own failures.
     });
-    client.once("close", () => this.forget(client));
-    for (const listener of this.connectedListeners) listener(client);
+    client.once("close", () => this.#forget(client));
+    for (const listener of this.#connectedListeners) listener(client);
     return client;
   }
 }
 
+/** Resolves after `ms`, or rejects with `aborted` as soon as `signal` aborts. Ref'd: a caller waits. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(abortedError(signal));
+      return;
+    }
+    const timer = setTimeout(() => {
+      removeAbort();
+      resolve();
+    }, ms);
+    const removeAbort = onAbort(signal, reject, () => clearTimeout(timer));
+  });
+}
+
+/**
+ * Connects, retrying retryable failures with back-off until `windowEndMs`; the last attempt is
+ * made at the end of the window, so a budget is spent in full before giving up. `firstConnect`
+ * extends the window for handshakes the server dropped (our own burst against `MaxStartups`);
+ * a reconnect keeps to its budget, so 0 means one attempt.
+ */
 async function connectWithRetry(
   options: ResolvedConnectOptions,
   auth: ResolvedAuth,
-  retryMs: number,
-): Promise<Client> {
+  windowEndMs: number,
+  firstConnect: boolean,
+  signal: AbortSignal,
+): Promise<Connected> {
   const started = Date.now();
+  const readyMs = options.readyTimeoutMs || 20_000;
   for (let attempt = 0; ; attempt++) {
+    // Later attempts fit in what is left of the budget, so an outage ends near its deadline.
+    const leftMs = windowEndMs - Date.now();
+    const timeoutMs = attempt === 0 ? readyMs : Math.min(readyMs, Math.max(leftMs, MIN_ATTEMPT_MS));
     try {
-      return await connectOnce(options, auth);
+      return await connectOnce(options, auth, timeoutMs, signal);
     } catch (error) {
-      const delayMs = Math.min(1_000, 100 * 2 ** attempt);
+      if (signal.aborted || !isRetryable(error)) throw error;
       const dropped = error instanceof NetworkFailure && error.errno === undefined;
-      const windowMs = dropped ? Math.max(retryMs, DROPPED_HANDSHAKE_RETRY_MS) : retryMs;
-      if (!isRetryable(error) || Date.now() + delayMs > started + windowMs) throw error;
-      await sleep(delayMs);
+      const endMs =
+        dropped && firstConnect ? Math.max(windowEndMs, started + DROPPED_HANDSHAKE_RETRY_MS) : windowEndMs;
+      const remainingMs = endMs - Date.now();
+      if (remainingMs <= 0) throw error;
+      await sleepUnlessAborted(Math.min(100 * 2 ** attempt, 1_000, remainingMs), signal);
     }
   }
 }

@@ -2,7 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { checkHostKeyPolicy, fingerprintOf, HostKeyVerifier, knownHostsName } from "./host-key.js";
+import {
+  checkHostKeyPolicy,
+  checkKnownHostsPath,
+  fingerprintOf,
+  HostKeyVerifier,
+  knownHostsName,
+} from "./host-key.js";
 import { generateSshKeyPair } from "./key-pair.js";
 
 const dir = mkdtempSync(join(tmpdir(), "exedev-hostkey-"));
@@ -44,5 +50,22 @@ describe("known_hosts matching", () => {
     const bare = fingerprintOf(blob).slice(7);
     expect(checkHostKeyPolicy({ sha256: bare })).toEqual({ sha256: fingerprintOf(blob) });
     expect(checkHostKeyPolicy(undefined)).toBe("accept-new");
+  });
+});
+
+describe("known_hosts that cannot be used", () => {
+  it("a file that became a directory after the connect-time check is a configuration error", () => {
+    const path = mkdtempSync(join(dir, "became-dir-"));
+    const verifier = new HostKeyVerifier("strict", path, "vm.exe.xyz", 22);
+    expect(verifier.verify(blob)).toBe(false);
+    expect(verifier.failed).toBe(true);
+    const error = verifier.error();
+    expect(error.code).toBe("invalid_argument");
+    expect(error.message).toContain(`knownHostsPath (${path}) is a directory`);
+  });
+
+  it("checkKnownHostsPath accepts a missing file and refuses directories", () => {
+    expect(() => checkKnownHostsPath(join(dir, "missing", "known_hosts"))).not.toThrow();
+    expect(() => checkKnownHostsPath(dir)).toThrow(/knownHostsPath/);
   });
 });

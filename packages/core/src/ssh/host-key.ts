@@ -1,5 +1,5 @@
 import { createHash, createHmac } from "node:crypto";
-import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { invalidArgument, SandboxError } from "../errors.js";
 import { compileGlob } from "../glob/glob-match.js";
@@ -39,6 +39,43 @@ export function checkHostKeyPolicy(policy: unknown): HostKeyPolicy {
     return { sha256: fingerprint };
   }
   throw invalidArgument('hostKey must be "accept-new", "strict", "off" or { sha256: "SHA256:..." }.');
+}
+
+/** Whether a policy reads (and, for `accept-new`, writes) the known_hosts file. */
+export function policyReadsKnownHosts(policy: HostKeyPolicy): boolean {
+  return policy === "accept-new" || policy === "strict";
+}
+
+/** The configuration error for a known_hosts file that cannot be used; names the option. */
+function knownHostsError(path: string, problem: string): SandboxError {
+  return invalidArgument(`knownHostsPath (${path}) ${problem}; give the path of a known_hosts file.`, {
+    option: "knownHostsPath",
+  });
+}
+
+function fsCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? "error";
+}
+
+/**
+ * Checks before the first connect that `knownHostsPath` can be read: a missing file is fine
+ * (`accept-new` creates it), a directory or an unreadable file is `invalid_argument`.
+ */
+export function checkKnownHostsPath(path: string): void {
+  if (path.includes("\0")) throw invalidArgument("knownHostsPath must not contain NUL bytes.");
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    if (fsCode(error) === "ENOENT") return;
+    throw knownHostsError(path, `cannot be read (${fsCode(error)})`);
+  }
+  if (isDirectory) throw knownHostsError(path, "is a directory");
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (error) {
+    throw knownHostsError(path, `cannot be read (${fsCode(error)})`);
+  }
 }
 
 /** The name known_hosts uses for a host: `host`, or `[host]:port` for ports other than 22. */
@@ -109,6 +146,8 @@ export class HostKeyVerifier {
   /** Set when the last check refused the key: the fingerprint the server showed. */
   refusedFingerprint: string | undefined;
   refusedReason: "changed" | "unknown" | "revoked" | "pinned" | undefined;
+  /** Set when the known_hosts file could not be read or written: a configuration error. */
+  configError: SandboxError | undefined;
 
   constructor(
     private readonly policy: HostKeyPolicy,
@@ -117,10 +156,28 @@ export class HostKeyVerifier {
     private readonly port: number,
   ) {}
 
+  /** Whether the last check refused the key or could not be made: see {@link HostKeyVerifier.error}. */
+  get failed(): boolean {
+    return this.refusedReason !== undefined || this.configError !== undefined;
+  }
+
   /** ssh2's `hostVerifier`: true to continue the handshake. */
   verify(keyBlob: Uint8Array): boolean {
     this.refusedFingerprint = undefined;
     this.refusedReason = undefined;
+    this.configError = undefined;
+    try {
+      return this.check(keyBlob);
+    } catch (error) {
+      // The file changed since connect-time checks (or cannot be written for accept-new).
+      this.configError = SandboxError.isInstance(error)
+        ? error
+        : knownHostsError(this.knownHostsPath, `cannot be used (${fsCode(error)})`);
+      return false;
+    }
+  }
+
+  private check(keyBlob: Uint8Array): boolean {
     const fingerprint = fingerprintOf(keyBlob);
     const policy = this.policy;
     if (policy === "off") return true;
@@ -147,6 +204,7 @@ export class HostKeyVerifier {
 
   /** The error for a refused key; names the fingerprint seen, never key material. */
   error(): SandboxError {
+    if (this.configError) return this.configError;
     const seen = this.refusedFingerprint ?? "unknown";
     const target = knownHostsName(this.host, this.port);
     const why = {
@@ -170,8 +228,9 @@ export class HostKeyVerifier {
     try {
       return parseKnownHosts(readFileSync(this.knownHostsPath, "utf8"));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw error;
+      if (fsCode(error) === "ENOENT") return [];
+      if (fsCode(error) === "EISDIR") throw knownHostsError(this.knownHostsPath, "is a directory");
+      throw knownHostsError(this.knownHostsPath, `cannot be read (${fsCode(error)})`);
     }
   }
 
@@ -179,8 +238,8 @@ export class HostKeyVerifier {
     const line = `${name} ${keyType} ${keyBase64}`;
     const key = `${this.knownHostsPath}\n${line}`;
     if (recordedThisProcess.has(key)) return;
-    recordedThisProcess.add(key);
     mkdirSync(dirname(this.knownHostsPath), { recursive: true, mode: 0o700 });
     appendFileSync(this.knownHostsPath, `${line}\n`, { mode: 0o600 });
+    recordedThisProcess.add(key);
   }
 }

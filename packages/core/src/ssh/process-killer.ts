@@ -65,6 +65,9 @@ export class ProcessKiller {
   }
 
   private async flush(): Promise<void> {
+    // Owed kills are pending work even after the call that timed out has returned: a script that
+    // ends right after a timeout must not exit before the kill command has run.
+    const release = this.connection.hold();
     try {
       do {
         this.again = false;
@@ -82,6 +85,7 @@ export class ProcessKiller {
         }
       } while (this.again);
     } finally {
+      release();
       this.flushing = false;
     }
   }

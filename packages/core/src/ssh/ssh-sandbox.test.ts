@@ -1,7 +1,8 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { format, inspect } from "node:util";
 import {
   describeWithSshd,
   expectSandboxError,
@@ -117,6 +118,103 @@ describeWithSshd("connectSandbox against OpenSSH", () => {
         }),
         "host_key_mismatch",
       );
+    });
+  });
+
+  describe("known_hosts configuration errors", () => {
+    const connections = () => server.logs().split("Connection from").length;
+    const expectConfigError = async (knownHostsPath: string) => {
+      const before = connections();
+      const error = await connectSandbox({ ...base(), privateKey: server.privateKey, knownHostsPath }).catch(
+        (e) => e,
+      );
+      expect(isSandboxError(error, "invalid_argument"), String(error)).toBe(true);
+      expect(error.retryable).toBe(false);
+      expect(error.message).toContain("knownHostsPath");
+      expect(error.message).toContain(knownHostsPath);
+      expect(error.message).not.toContain("PRIVATE KEY");
+      return { error, connected: connections() > before };
+    };
+
+    it("a directory is invalid_argument naming knownHostsPath, before any connection", async () => {
+      const dir = mkdtempSync(join(scratch, "kh-dir-"));
+      const { error, connected } = await expectConfigError(dir);
+      expect(error.message).toContain("is a directory");
+      expect(connected).toBe(false);
+    });
+
+    it("an unreadable file is invalid_argument naming knownHostsPath, before any connection", async () => {
+      const loop = join(scratch, `kh-loop-${counter++}`);
+      symlinkSync(loop, loop); // ELOOP: unreadable even for root
+      expect((await expectConfigError(loop)).connected).toBe(false);
+      const underFile = join(scratchFile("plain"), "known_hosts"); // ENOTDIR
+      expect((await expectConfigError(underFile)).connected).toBe(false);
+    });
+
+    it("a known_hosts that accept-new cannot write is invalid_argument, not retried", async () => {
+      const started = Date.now();
+      // Readable (no entries match) but not writable, even for root.
+      const { error } = await expectConfigError("/proc/version");
+      expect(error.message).toMatch(/cannot be used/);
+      expect(Date.now() - started).toBeLessThan(3000);
+    });
+
+    it("policies that never read known_hosts do not check it", async () => {
+      const dir = mkdtempSync(join(scratch, "kh-dir-"));
+      const sandbox = await connectSandbox({ ...server.connectOptions(), knownHostsPath: dir });
+      await sandbox.close();
+    });
+  });
+
+  describe("secrets", () => {
+    it("util.inspect and console.log of a sandbox show no key material, passphrase or agent socket", async () => {
+      const keyPath = scratchFile("inspect-key", server.privateKey);
+      execFileSync("ssh-keygen", ["-p", "-f", keyPath, "-N", "hunter2-passphrase", "-P", ""], {
+        stdio: "ignore",
+      });
+      const encrypted = readFileSync(keyPath, "utf8");
+      const agentSocket = join(scratch, "no-such-agent.sock");
+      const sandbox = await connectSandbox({
+        ...base(),
+        privateKey: encrypted,
+        passphrase: "hunter2-passphrase",
+        agent: agentSocket,
+        knownHostsPath: scratchFile("known_hosts"),
+      });
+      await sandbox.exec("true");
+      await sandbox.readFile("/etc/hostname"); // opens SFTP too
+      const body = encrypted
+        .split("\n")
+        .filter((line) => line && !line.startsWith("-----"))
+        .join("");
+      const secrets = [
+        "PRIVATE KEY",
+        "hunter2-passphrase",
+        agentSocket,
+        body.slice(0, 40),
+        body.slice(-40),
+        Buffer.from(body, "base64").toString("hex").slice(0, 40),
+      ];
+      const views = [
+        inspect(sandbox, { depth: Number.POSITIVE_INFINITY }),
+        inspect(sandbox, { depth: Number.POSITIVE_INFINITY, showHidden: true, getters: true }),
+        (() => {
+          const seen = new WeakSet();
+          return JSON.stringify(sandbox, (_key, value) => {
+            if (typeof value === "object" && value !== null) {
+              if (seen.has(value)) return undefined;
+              seen.add(value);
+            }
+            return value;
+          });
+        })(),
+        format("%o", sandbox),
+      ];
+      for (const view of views) {
+        for (const secret of secrets) expect(view).not.toContain(secret);
+      }
+      expect(views[0]).toContain(String(server.port)); // still useful: where it is connected
+      await sandbox.close();
     });
   });
 
@@ -315,6 +413,7 @@ describeWithSshd("connection failures against OpenSSH", () => {
         ...server.connectOptions(),
         port: hop.port,
         knownHostsPath: scratchFile("kh-hop"),
+        reconnectMs: 1_000,
       });
       expect((await sandbox.exec("echo via-hop")).stdout).toBe("via-hop\n");
       const cut = hop.kill(); // cuts the path synchronously
@@ -329,7 +428,7 @@ describeWithSshd("connection failures against OpenSSH", () => {
 
   it("rejects with sandbox_died once the server is gone for good", async () => {
     const server = await startSshd();
-    const sandbox = await connectSandbox(server.connectOptions());
+    const sandbox = await connectSandbox({ ...server.connectOptions(), reconnectMs: 1_000 });
     expect((await sandbox.exec("echo alive")).stdout).toBe("alive\n");
     await server.stop();
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -32,112 +32,133 @@ export class SshSandbox implements Sandbox {
   readonly host: string;
   readonly port: number;
   readonly username: string;
-  private home = "";
-  private commandLineLimit = MAX_COMMAND_LINE_BYTES;
-  private readonly connection: SshConnection;
-  private readonly slots: ChannelSlots;
-  private readonly killer: ProcessKiller;
-  private readonly sftp: SftpSession;
-  private readonly files: SftpFiles;
-  private closing: Promise<void> | undefined;
+  // Private (#) fields: `console.log(sandbox)` and `util.inspect` must never reach the
+  // connection, whose options and ssh2 client hold the key, passphrase and agent socket.
+  #home = "";
+  #commandLineLimit = MAX_COMMAND_LINE_BYTES;
+  readonly #connection: SshConnection;
+  readonly #slots: ChannelSlots;
+  readonly #killer: ProcessKiller;
+  readonly #sftp: SftpSession;
+  readonly #files: SftpFiles;
+  #closing: Promise<void> | undefined;
 
   /** Use {@link connectSandbox}; the constructor does no I/O. */
   constructor(options: ResolvedConnectOptions) {
     this.host = options.host;
     this.port = options.port;
     this.username = options.username;
-    this.connection = new SshConnection(options);
-    this.slots = new ChannelSlots(options.maxChannels);
+    this.#connection = new SshConnection(options);
+    this.#slots = new ChannelSlots(options.maxChannels);
     // A kill the server refuses a channel for goes over a spare connection (own session budget).
-    this.killer = new ProcessKiller(this.connection, this.slots, () => new SshConnection(options));
-    this.sftp = new SftpSession(this.connection, this.slots, options.sftpTimeoutMs);
-    this.files = new SftpFiles(this.sftp, () => this.home);
+    this.#killer = new ProcessKiller(this.#connection, this.#slots, () => new SshConnection(options));
+    this.#sftp = new SftpSession(this.#connection, this.#slots, options.sftpTimeoutMs);
+    this.#files = new SftpFiles(this.#sftp, () => this.#home);
   }
 
   /** The remote `$HOME`. */
   get homeDir(): string {
-    return this.home;
+    return this.#home;
   }
 
   /** Connects and learns the home directory. Called once by {@link connectSandbox}. */
-  async open(): Promise<this> {
-    const client = await this.connection.get();
+  open(): Promise<this> {
+    return this.#held(() => this.#open());
+  }
+
+  async #open(): Promise<this> {
+    const client = await this.#connection.get();
     // ssh2 keeps the server's software version (e.g. "dropbear_2022.83") here; no public accessor.
-    this.commandLineLimit = commandLineLimitFor((client as unknown as { _remoteVer?: string })._remoteVer);
+    this.#commandLineLimit = commandLineLimitFor((client as unknown as { _remoteVer?: string })._remoteVer);
     // A bare exec (no wrapper) to read $HOME; it also proves that commands run.
-    const { channel } = await openExec(client, () => this.connection.isCurrent(client), 'printf %s "$HOME"');
+    const { channel } = await openExec(client, () => this.#connection.isCurrent(client), 'printf %s "$HOME"');
     const output = new OutputCollector(4096);
     channel.on("data", (chunk: Buffer) => output.push(chunk));
     channel.end();
     await drainUntilClosed(channel);
-    this.home = output.text() || "/";
+    this.#home = output.text() || "/";
     return this;
   }
 
   exec(command: string, options?: ExecOptions): Promise<ExecResult> {
-    return runExec(
-      {
-        connection: this.connection,
-        slots: this.slots,
-        killer: this.killer,
-        commandLineLimit: () => this.commandLineLimit,
-      },
-      command,
-      options,
+    return this.#held(() =>
+      runExec(
+        {
+          connection: this.#connection,
+          slots: this.#slots,
+          killer: this.#killer,
+          commandLineLimit: () => this.#commandLineLimit,
+        },
+        command,
+        options,
+      ),
     );
   }
 
   readFile(path: string): Promise<string> {
-    return this.files.readFile(path);
+    return this.#held(() => this.#files.readFile(path));
   }
 
   readFileBuffer(path: string): Promise<Uint8Array> {
-    return this.files.readFileBuffer(path);
+    return this.#held(() => this.#files.readFileBuffer(path));
   }
 
   writeFile(path: string, data: string | Uint8Array, options?: WriteFileOptions): Promise<void> {
-    return this.files.writeFile(path, data, options);
+    return this.#held(() => this.#files.writeFile(path, data, options));
   }
 
   stat(path: string): Promise<FileStat> {
-    return this.files.stat(path);
+    return this.#held(() => this.#files.stat(path));
   }
 
   readdir(path: string): Promise<DirEntry[]> {
-    return this.files.readdir(path);
+    return this.#held(() => this.#files.readdir(path));
   }
 
   exists(path: string): Promise<boolean> {
-    return this.files.exists(path);
+    return this.#held(() => this.#files.exists(path));
   }
 
   mkdir(path: string, options?: MkdirOptions): Promise<void> {
-    return this.files.mkdir(path, options);
+    return this.#held(() => this.#files.mkdir(path, options));
   }
 
   rm(path: string, options?: RmOptions): Promise<void> {
-    return this.files.rm(path, options);
+    return this.#held(() => this.#files.rm(path, options));
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.files.rename(from, to);
+    return this.#held(() => this.#files.rename(from, to));
   }
 
   uploadFile(localPath: string, remotePath: string): Promise<void> {
-    return this.files.uploadFile(localPath, remotePath);
+    return this.#held(() => this.#files.uploadFile(localPath, remotePath));
   }
 
   downloadFile(remotePath: string, localPath: string): Promise<void> {
-    return this.files.downloadFile(remotePath, localPath);
+    return this.#held(() => this.#files.downloadFile(remotePath, localPath));
   }
 
-  /** Closes the SFTP session and the connection. Safe to call more than once. */
+  /**
+   * Runs a call as pending work: while it runs the connection keeps the process alive; an idle
+   * sandbox never does (a script that forgets `close()` still exits).
+   */
+  async #held<T>(work: () => Promise<T>): Promise<T> {
+    const release = this.#connection.hold();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /** Closes the SFTP session and the connection; calls waiting for a reconnect reject with `closed`. Safe to call more than once. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      this.sftp.close();
-      this.connection.close();
+    this.#closing ??= (async () => {
+      this.#sftp.close();
+      this.#connection.close();
     })();
-    return this.closing;
+    return this.#closing;
   }
 
   /** Same as {@link close}, for `await using`. */
