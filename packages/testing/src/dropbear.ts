@@ -53,7 +53,7 @@ export interface StartDropbearOptions {
 }
 
 /** A running Dropbear server on loopback; the same shape as `startSshd()`'s. */
-export interface DropbearServer extends SshdServer {
+export interface DropbearServer extends Omit<SshdServer, "stopListening" | "start" | "restart"> {
   /** The SFTP server binary this Dropbear runs for the `sftp` subsystem. */
   sftpServerPath: string;
 }

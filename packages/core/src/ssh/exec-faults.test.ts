@@ -74,9 +74,12 @@ function escapingCommand(tag: string): string {
   ].join("\n");
 }
 
+/** What these tests use of a server: Dropbear's starter cannot stop and restart its listener. */
+type TestServer = Omit<SshdServer, "stopListening" | "start" | "restart">;
+
 interface Server {
   name: string;
-  start: () => Promise<SshdServer>;
+  start: () => Promise<TestServer>;
 }
 
 const servers: Server[] = [
@@ -87,7 +90,7 @@ const servers: Server[] = [
 
 describeWithSshd("exec deadlines and kills on real servers", () => {
   describe.each(servers)("$name", ({ name, start }) => {
-    let server: SshdServer;
+    let server: TestServer;
     let sandbox: SshSandbox;
     let checker: SshSandbox;
     beforeAll(async () => {
