@@ -130,10 +130,10 @@ describe("connectSandbox", () => {
       ...[undefined, null, 42, "host", []].map((options) => ["options", options] as [string, unknown]),
       ...BAD_STRINGS.map((host) => ["host", { ...base, host }] as [string, unknown]),
       ["host with space", { ...base, host: "a b" }],
-      ...[0, -1, 65_536, 22.5, Number.NaN, "22"].map(
+      ...[0, -1, 65_536, 22.5, Number.NaN, "22", null].map(
         (port) => ["port", { ...base, port }] as [string, unknown],
       ),
-      ...BAD_STRINGS.filter((value) => value !== null).map(
+      ...BAD_STRINGS.map(
         (username) => ["username", { ...base, username }] as [string, unknown],
       ),
       ...[42, {}, "garbage", "", true].map(

@@ -86,11 +86,12 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
   if (typeof host !== "string" || host.length === 0 || /[\s\0]/.test(host)) {
     throw invalidArgument("host must be a non-empty host name or address without spaces.");
   }
-  const port = options.port ?? 22;
+  // `null` is not "unset": only a missing option takes the default, so a null port is refused.
+  const port = options.port === undefined ? 22 : options.port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw invalidArgument("port must be a whole number from 1 to 65535.", { port });
   }
-  const username = options.username ?? defaultUsername();
+  const username = options.username === undefined ? defaultUsername() : options.username;
   if (typeof username !== "string" || username.length === 0 || /[\s\0]/.test(username)) {
     throw invalidArgument("username must be a non-empty string without spaces.");
   }
