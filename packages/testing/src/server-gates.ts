@@ -1,4 +1,5 @@
 import { describe, it } from "vitest";
+import { hasAsyncssh } from "./asyncssh-server.ts";
 import { findDropbear } from "./dropbear.ts";
 
 /**
@@ -36,4 +37,11 @@ export const describeWithDropbear: (name: string, body: () => void) => void = de
   "Dropbear",
   "dropbear-bin",
   () => findDropbear() !== undefined,
+);
+
+/** `describe` for tests that need the asyncssh server (Debian `python3-asyncssh`). */
+export const describeWithAsyncssh: (name: string, body: () => void) => void = describeWithServer(
+  "the asyncssh server",
+  "python3-asyncssh",
+  hasAsyncssh,
 );
