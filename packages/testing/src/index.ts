@@ -39,6 +39,7 @@ export {
   expectSandboxError,
   type SandboxContractFaults,
   type SandboxContractOptions,
+  type SandboxServerCapabilities,
 } from "./sandbox-contract.ts";
 export { describeWithAsyncssh, describeWithDropbear } from "./server-gates.ts";
 export {
