@@ -3,9 +3,10 @@
 Run with Debian's /usr/bin/python3 (package python3-asyncssh). It behaves like a plain OpenSSH
 server where core can tell the difference:
   * public-key auth only, for one user, keys from --authorized-keys;
-  * "exec" runs `/bin/sh -c COMMAND` in a new session (setsid, like sshd), so the shell leads its
-    own process group; the channel closes after the command exited AND its output reached EOF
-    (a background child holding stdout keeps the channel open, as with sshd);
+  * "exec" runs `SHELL -c COMMAND` (--shell, default /bin/sh) in a new session (setsid, like
+    sshd), so the shell leads its own process group; the channel closes once the command has
+    exited AND its output reached EOF (a background child holding stdout keeps it open, as
+    with sshd);
   * "signal" requests go to the shell's pid only (sshd does `kill(pid, sig)`);
   * a client closing the channel does not kill the command (sshd does not either);
   * subsystem "sftp" is asyncssh's own SFTPServer (not chrooted).
@@ -24,6 +25,7 @@ import sys
 import asyncssh
 import asyncssh.sftp
 
+SHELL = ["/bin/sh"]  # set from --shell in main()
 connections = set()  # live SSHServerConnection objects
 commands = {}  # connection -> set of command pids (each leads its own process group)
 
@@ -94,7 +96,7 @@ async def run_command(process):
         str(part) for part in (*conn.get_extra_info("peername")[:2], *conn.get_extra_info("sockname")[:2])
     )
     child = await asyncio.create_subprocess_exec(
-        "/bin/sh",
+        SHELL[0],
         "-c",
         process.command,
         stdin=asyncio.subprocess.PIPE,
@@ -188,7 +190,9 @@ async def main():
     parser.add_argument("--host-key", required=True)
     parser.add_argument("--authorized-keys", required=True)
     parser.add_argument("--username", required=True)
+    parser.add_argument("--shell", default="/bin/sh")
     args = parser.parse_args()
+    SHELL[0] = args.shell
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, drop_all)

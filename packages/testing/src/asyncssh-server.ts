@@ -36,6 +36,11 @@ export interface StartAsyncsshServerOptions {
    * @default the current user
    */
   username?: string;
+  /**
+   * The shell that runs each command (`SHELL -c COMMAND`), as a login shell would. Debian's
+   * /bin/sh is dash, whose `kill` builtin differs from bash's. @default "/bin/sh"
+   */
+  shell?: string;
   /** How long to wait for the server to listen (Python starts slowly on a busy machine). @default 20000 */
   startTimeoutMs?: number;
 }
@@ -94,6 +99,8 @@ export async function startAsyncsshServer(options: StartAsyncsshServerOptions = 
       authorizedKeysPath,
       "--username",
       username,
+      "--shell",
+      options.shell ?? "/bin/sh",
     ],
     {
       stdio: ["ignore", "pipe", logFd],
@@ -105,7 +112,7 @@ export async function startAsyncsshServer(options: StartAsyncsshServerOptions = 
         HOME: account.home,
         USER: username,
         LOGNAME: username,
-        SHELL: "/bin/sh",
+        SHELL: options.shell ?? "/bin/sh",
         LANG: "C.UTF-8",
         // Debian's cryptography warns about deprecated ciphers asyncssh imports; not our concern.
         PYTHONWARNINGS: "ignore",
