@@ -79,13 +79,21 @@ class CommandProcess(asyncssh.SSHServerProcess):
             self.on_signal(signame)
 
 
-async def pump(reader, write, close):
+async def pump(reader, write, child, fd):
+    """Copies one of the command's output pipes to the channel until EOF."""
     while True:
         data = await reader.read(65536)
         if not data:
-            break
-        write(data)
-    close()
+            return
+        try:
+            write(data)
+        except (OSError, asyncssh.Error):
+            # The client closed the channel. Close our end too, so that the command's next write
+            # gets SIGPIPE, as under sshd; the command itself is not killed.
+            pipe = child._transport.get_pipe_transport(fd)
+            if pipe:
+                pipe.close()
+            return
 
 
 async def run_command(process):
@@ -135,16 +143,17 @@ async def run_command(process):
 
     stdin_task = asyncio.ensure_future(feed_stdin())
     await asyncio.gather(
-        pump(child.stdout, process.stdout.write, lambda: None),
-        pump(child.stderr, process.stderr.write, lambda: None),
+        pump(child.stdout, process.stdout.write, child, 1),
+        pump(child.stderr, process.stderr.write, child, 2),
     )
     status = await child.wait()
     pids.discard(child.pid)
     stdin_task.cancel()
+    if process.channel.is_closing():
+        return  # nobody to tell
     if status < 0:
         # Killed by a signal: report it the way sshd does (exit-signal).
-        name = signal.Signals(-status).name[3:]
-        process.exit_with_signal(name)
+        process.exit_with_signal(signal.Signals(-status).name[3:])
     else:
         process.exit(status)
 

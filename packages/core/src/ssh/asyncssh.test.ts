@@ -5,6 +5,7 @@ import {
   startAsyncsshServer,
   UNPRIVILEGED_TEST_USER,
 } from "@exedev-sandbox/testing";
+import { Client, type ClientChannel } from "ssh2";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { connectSandbox } from "../index.js";
 import type { Sandbox } from "../sandbox.js";
@@ -82,6 +83,39 @@ for (const username of logins) {
         release();
         expect(await pending).toBe("connection_failed");
         expect((await sandbox.exec("echo thawed")).stdout).toBe("thawed\n");
+      });
+
+      it("like sshd, a closed channel neither kills its command nor keeps its output flowing", async () => {
+        const tag = `${process.pid}${Date.now() % 100_000}`;
+        const client = new Client();
+        await new Promise<void>((resolve, reject) => {
+          client.once("ready", resolve).once("error", reject);
+          client.connect({
+            host: server.host,
+            port: server.port,
+            username: server.username,
+            privateKey: server.privateKey,
+          });
+        });
+        const open = (command: string): Promise<ClientChannel> =>
+          new Promise((resolve, reject) => {
+            client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel)));
+          });
+        try {
+          const quiet = await open(`exec sleep ${tag}.25`);
+          const chatty = await open(`sleep 0.5; exec yes ${tag}.5`);
+          for (const channel of [quiet, chatty]) {
+            channel.resume();
+            channel.stderr.resume();
+            channel.close();
+          }
+          await new Promise((resolve) => setTimeout(resolve, 2500));
+          const left = await sandbox.exec(`ps -eo args | grep -E '^(sleep|yes) ${tag}' || true`);
+          expect(left.stdout).toBe(`sleep ${tag}.25\n`); // `yes` died of SIGPIPE
+        } finally {
+          await sandbox.exec(`pkill -f '^sleep ${tag}' || true`);
+          client.end();
+        }
       });
     },
   );
