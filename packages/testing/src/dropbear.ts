@@ -82,8 +82,8 @@ function dropbearPublicKey(keyPath: string): string {
  * scratch `ssh` directory is bind-mounted over the login user's `~/.ssh`. Every server sees only
  * its own key, parallel servers do not race on one file, and nothing needs restoring after a
  * crash. (If `~/.ssh` does not exist it is created, empty, as the mount point, and left in place:
- * removing it could detach another running server's mount.) Needs root (or, for a non-root
- * user, unprivileged user namespaces).
+ * removing it could detach another running server's mount.) Needs root, or for a non-root user
+ * unprivileged user namespaces (then Dropbear can only log in as that user).
  */
 export async function startDropbear(options: StartDropbearOptions = {}): Promise<DropbearServer> {
   const dropbear = findDropbear();
@@ -137,13 +137,18 @@ export async function startDropbear(options: StartDropbearOptions = {}): Promise
     ...(options.cleanShell === false ? [] : ["-e"]),
     ...(options.extraArgs ?? []),
   ];
-  // `unshare` and `sh` both exec, so the spawned pid is dropbear's own: the listener.
+  // Without root, a user namespace where we are root lends the right to mount; a nested one
+  // then maps us back to our own uid, so Dropbear runs (and logs in) as this user.
   const namespaceArgs = isRoot()
     ? ["--mount", "--propagation", "private"]
-    : ["--user", "--map-current-user", "--mount", "--propagation", "private"];
+    : ["--user", "--map-root-user", "--mount", "--propagation", "private"];
+  const asSelf = isRoot()
+    ? []
+    : ["unshare", "--user", `--map-user=${account.uid}`, `--map-group=${account.gid}`, "--"];
   const logFd = openSync(logPath, "a");
   let child: ChildProcess;
   try {
+    // `unshare` and `sh` only exec, so the spawned pid is dropbear's own: the listener.
     child = spawn(
       "unshare",
       [
@@ -155,6 +160,7 @@ export async function startDropbear(options: StartDropbearOptions = {}): Promise
         "sh",
         sshDir,
         mountPoint,
+        ...asSelf,
         dropbear,
         ...dropbearArgs,
       ],

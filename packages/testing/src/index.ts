@@ -6,6 +6,13 @@ export {
   defineAdapterContract,
 } from "./adapter-contract.ts";
 export {
+  ASYNCSSH_PYTHON,
+  ASYNCSSH_SERVER_SCRIPT,
+  hasAsyncssh,
+  type StartAsyncsshServerOptions,
+  startAsyncsshServer,
+} from "./asyncssh-server.ts";
+export {
   DROPBEAR_SFTP_SERVER_PATH,
   type DropbearServer,
   findDropbear,
@@ -16,6 +23,7 @@ export { type Forwarder, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
 export { type KillableMachine, MACHINE_GONE_RECONNECT_MS, startKillableMachine } from "./killable-machine.ts";
 export { useSshd } from "./lazy.ts";
+export { useAsyncsshServer, useDropbear } from "./lazy-servers.ts";
 export {
   type LobbyReply,
   type LobbyRequest,
@@ -31,8 +39,9 @@ export {
   expectSandboxError,
   type SandboxContractFaults,
   type SandboxContractOptions,
+  type SandboxServerCapabilities,
 } from "./sandbox-contract.ts";
-export { describeWithDropbear } from "./server-gates.ts";
+export { describeWithAsyncssh, describeWithDropbear } from "./server-gates.ts";
 export {
   findSshd,
   isRoot,

@@ -1,5 +1,7 @@
+import { existsSync } from "node:fs";
 import { describe, it } from "vitest";
-import { findDropbear } from "./dropbear.ts";
+import { hasAsyncssh } from "./asyncssh-server.ts";
+import { DROPBEAR_SFTP_SERVER_PATH, findDropbear } from "./dropbear.ts";
 
 /**
  * `describe` for tests that need a server this machine may lack. Without it they are skipped
@@ -34,6 +36,13 @@ function describeWithServer(
 /** `describe` for tests that need Dropbear (`dropbear-bin`, plus `openssh-sftp-server` for SFTP). */
 export const describeWithDropbear: (name: string, body: () => void) => void = describeWithServer(
   "Dropbear",
-  "dropbear-bin",
-  () => findDropbear() !== undefined,
+  "dropbear-bin and openssh-sftp-server",
+  () => findDropbear() !== undefined && existsSync(DROPBEAR_SFTP_SERVER_PATH),
+);
+
+/** `describe` for tests that need the asyncssh server (Debian `python3-asyncssh`). */
+export const describeWithAsyncssh: (name: string, body: () => void) => void = describeWithServer(
+  "the asyncssh server",
+  "python3-asyncssh",
+  hasAsyncssh,
 );

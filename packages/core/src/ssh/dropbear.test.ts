@@ -49,6 +49,38 @@ for (const username of logins) {
         const listed = await sandbox.exec("cat ~/.ssh/authorized_keys");
         expect(listed.stdout.trim()).toBe(server.publicKey.trim());
       });
+
+      it("drops connections on demand: the call in flight fails as a connection loss, the next one works", async () => {
+        const pending = sandbox.exec("sleep 30").then(
+          () => "resolved",
+          (error: { code?: string }) => error.code,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const dropped = Date.now();
+        server.dropConnections();
+        expect(await pending).toBe("connection_failed");
+        expect(Date.now() - dropped).toBeLessThan(5000);
+        expect((await sandbox.exec("echo back")).stdout).toBe("back\n");
+      });
+
+      it("freezes connections on demand: nothing answers until the release drops them", async () => {
+        let settled = false;
+        const pending = sandbox.exec("sleep 1; echo late").then(
+          () => "resolved",
+          (error: { code?: string }) => error.code,
+        );
+        void pending.finally(() => {
+          settled = true;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const release = server.freezeConnections();
+        // The command would have finished after 1 s; frozen, its answer never comes.
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        expect(settled).toBe(false);
+        release();
+        expect(await pending).toBe("connection_failed");
+        expect((await sandbox.exec("echo thawed")).stdout).toBe("thawed\n");
+      });
     },
   );
 }
