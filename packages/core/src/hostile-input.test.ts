@@ -133,9 +133,7 @@ describe("connectSandbox", () => {
       ...[0, -1, 65_536, 22.5, Number.NaN, "22", null].map(
         (port) => ["port", { ...base, port }] as [string, unknown],
       ),
-      ...BAD_STRINGS.map(
-        (username) => ["username", { ...base, username }] as [string, unknown],
-      ),
+      ...BAD_STRINGS.map((username) => ["username", { ...base, username }] as [string, unknown]),
       ...[42, {}, "garbage", "", true].map(
         (privateKey) => ["privateKey", { ...base, privateKey }] as [string, unknown],
       ),

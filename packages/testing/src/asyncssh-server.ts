@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSshKeyPair } from "@exedev-sandbox/core";
 import { ensureTestUser, passwdEntry, sha256Fingerprint, stopChild } from "./server-process.ts";
-import { isRoot, type SshdServer } from "./sshd.ts";
+import { isRoot, type TestSshServer } from "./sshd.ts";
 
 /**
  * Debian's python3, which has `python3-asyncssh`. Not the `python3` on PATH: that may be a
@@ -63,7 +63,7 @@ export function hasAsyncssh(): boolean {
  * loopback port, with a fresh host key and client key. The same shape as `startSshd()`'s server.
  * The faults are signals to the one Python process: it has no per-connection processes.
  */
-export async function startAsyncsshServer(options: StartAsyncsshServerOptions = {}): Promise<SshdServer> {
+export async function startAsyncsshServer(options: StartAsyncsshServerOptions = {}): Promise<TestSshServer> {
   if (!hasAsyncssh()) throw new Error("asyncssh is not installed (apt-get install python3-asyncssh)");
   const username = options.username ?? userInfo().username;
   const other = username !== userInfo().username;

@@ -24,7 +24,7 @@ import {
   stopChild,
   waitForListener,
 } from "./server-process.ts";
-import { isRoot, type SshdServer } from "./sshd.ts";
+import { isRoot, type TestSshServer } from "./sshd.ts";
 
 /** Where Debian's `dropbear-bin` puts the server. */
 const DROPBEAR_PATHS = ["/usr/sbin/dropbear", "/usr/local/sbin/dropbear", "/sbin/dropbear"];
@@ -53,7 +53,7 @@ export interface StartDropbearOptions {
 }
 
 /** A running Dropbear server on loopback; the same shape as `startSshd()`'s. */
-export interface DropbearServer extends Omit<SshdServer, "stopListening" | "start" | "restart"> {
+export interface DropbearServer extends TestSshServer {
   /** The SFTP server binary this Dropbear runs for the `sftp` subsystem. */
   sftpServerPath: string;
 }

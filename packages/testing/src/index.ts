@@ -48,5 +48,6 @@ export {
   type SshdServer,
   type StartSshdOptions,
   startSshd,
+  type TestSshServer,
   UNPRIVILEGED_TEST_USER,
 } from "./sshd.ts";

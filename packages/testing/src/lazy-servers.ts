@@ -1,7 +1,7 @@
 import { afterAll } from "vitest";
 import { type StartAsyncsshServerOptions, startAsyncsshServer } from "./asyncssh-server.ts";
 import { type DropbearServer, type StartDropbearOptions, startDropbear } from "./dropbear.ts";
-import type { SshdServer } from "./sshd.ts";
+import type { TestSshServer } from "./sshd.ts";
 
 /** A server started on first use and stopped after the enclosing suite (see `useSshd`). */
 function lazily<Server extends { stop(): Promise<void> }>(
@@ -23,6 +23,6 @@ export function useDropbear(options: StartDropbearOptions = {}): () => Promise<D
 }
 
 /** An asyncssh server started on first use and stopped after the enclosing suite. */
-export function useAsyncsshServer(options: StartAsyncsshServerOptions = {}): () => Promise<SshdServer> {
+export function useAsyncsshServer(options: StartAsyncsshServerOptions = {}): () => Promise<TestSshServer> {
   return lazily(() => startAsyncsshServer(options));
 }

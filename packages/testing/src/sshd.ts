@@ -37,8 +37,11 @@ export interface StartSshdOptions {
   extraConfig?: string[];
 }
 
-/** A running OpenSSH server on loopback, with a generated host key and client key. */
-export interface SshdServer {
+/**
+ * A running SSH server on loopback for tests (OpenSSH, Dropbear, asyncssh), with a generated
+ * host key and client key.
+ */
+export interface TestSshServer {
   host: string;
   port: number;
   username: string;
@@ -65,6 +68,14 @@ export interface SshdServer {
   dropConnections(): void;
   /** Stops (SIGSTOP) the per-connection processes: a hung server. Returns a function that kills them. */
   freezeConnections(): () => void;
+  /** The server's log so far. */
+  logs(): string;
+  /** Stops the server and removes its files. */
+  stop(): Promise<void>;
+}
+
+/** A running OpenSSH server: a {@link TestSshServer} whose listener can also be restarted. */
+export interface SshdServer extends TestSshServer {
   /**
    * Kills the listener and every connection, as a VM restart or an sshd restart does: clients see
    * their connection drop and new connects are refused until {@link SshdServer.start}.
@@ -74,10 +85,6 @@ export interface SshdServer {
   start(): Promise<void>;
   /** {@link SshdServer.stopListening}, then {@link SshdServer.start} after `downMs`. */
   restart(downMs: number): Promise<void>;
-  /** The server's log so far. */
-  logs(): string;
-  /** Stops the server and removes its files. */
-  stop(): Promise<void>;
 }
 
 /** Where this machine's sshd is, or undefined. */

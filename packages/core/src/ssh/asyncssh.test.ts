@@ -1,8 +1,8 @@
 import {
   describeWithAsyncssh,
   isRoot,
-  type SshdServer,
   startAsyncsshServer,
+  type TestSshServer,
   UNPRIVILEGED_TEST_USER,
 } from "@exedev-sandbox/testing";
 import { Client, type ClientChannel } from "ssh2";
@@ -18,7 +18,7 @@ for (const username of logins) {
   describeWithAsyncssh(
     `SshSandbox on asyncssh (smoke), logged in as ${username ?? "the current user"}`,
     () => {
-      let server: SshdServer;
+      let server: TestSshServer;
       let sandbox: Sandbox;
       beforeAll(async () => {
         server = await startAsyncsshServer({ username });

@@ -10,6 +10,7 @@ import {
   startDropbear,
   startForwarder,
   startSshd,
+  type TestSshServer,
   UNPRIVILEGED_TEST_USER,
 } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -74,12 +75,9 @@ function escapingCommand(tag: string): string {
   ].join("\n");
 }
 
-/** What these tests use of a server: Dropbear's starter cannot stop and restart its listener. */
-type TestServer = Omit<SshdServer, "stopListening" | "start" | "restart">;
-
 interface Server {
   name: string;
-  start: () => Promise<TestServer>;
+  start: () => Promise<TestSshServer>;
 }
 
 const servers: Server[] = [
@@ -90,7 +88,7 @@ const servers: Server[] = [
 
 describeWithSshd("exec deadlines and kills on real servers", () => {
   describe.each(servers)("$name", ({ name, start }) => {
-    let server: TestServer;
+    let server: TestSshServer;
     let sandbox: SshSandbox;
     let checker: SshSandbox;
     beforeAll(async () => {

@@ -112,9 +112,9 @@ export function buildKillCommand(targets: readonly KillTarget[]): string {
     `for e in ${byPid.join(" ")}; do p=\${e%%:*}; t=\${e#*:}; if [ -n "$t" ] && [ -r /proc/$p/stat ]; then read -r l </proc/$p/stat; l=\${l##*") "}; set -- $l; [ "\${20}" = "$t" ] || continue; fi; r="$r $p"; done`,
     `for g in ${byTag.join(" ")}; do for f in $(grep -l -a -F -e "$g" /proc/[0-9]*/environ 2>/dev/null); do p=\${f#/proc/}; p=\${p%/environ}; [ "$p" = $$ ] || r="$r $p"; done; done`,
     `[ -n "$r" ] || exit 0`,
-    `[ -d /proc/self ] || { for p in $r; do kill -KILL -- -$p $p; done 2>/dev/null; exit 0; }`,
-    `k=; for i in 1 2 3 4 5 6 7 8; do n=$(cat /proc/[0-9]*/stat 2>/dev/null | ${COLLECT} | sort -n | tr "\\n" " "); [ -n "$n" ] || break; kill -STOP $n 2>/dev/null; [ "$n" = "$k" ] && break; k=$n; done`,
-    `[ -n "$k" ] && kill -KILL $k 2>/dev/null; exit 0`,
+    `[ -d /proc/self ] || { for p in $r; do kill -s KILL -- -$p $p; done 2>/dev/null; exit 0; }`,
+    `k=; for i in 1 2 3 4 5 6 7 8; do n=$(cat /proc/[0-9]*/stat 2>/dev/null | ${COLLECT} | sort -n | tr "\\n" " "); [ -n "$n" ] || break; kill -s STOP $n 2>/dev/null; [ "$n" = "$k" ] && break; k=$n; done`,
+    `[ -n "$k" ] && kill -s KILL $k 2>/dev/null; exit 0`,
   ];
   return lines.join("\n");
 }
