@@ -41,7 +41,9 @@ export class SshGateway {
 
   constructor(private readonly options: SshGatewayOptions) {
     this.ssh = new ssh2.Server(
-      { hostKeys: [options.hostKey], ident: "exedev_emulator" },
+      // Clients choose SFTP's SYMLINK argument order by the server's name (ssh2 and asyncssh
+      // look for "OpenSSH"); the emulator takes OpenSSH's order, as real VMs do, so it says so.
+      { hostKeys: [options.hostKey], ident: "OpenSSH_9.2p1 exedev_emulator" },
       (connection, info) => this.accept(connection, this.sockets.get(peerKey(info.ip, info.port))),
     );
     this.ssh.on("error", () => {});

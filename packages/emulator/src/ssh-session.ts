@@ -118,8 +118,13 @@ export function serveSession(session: Session, vm: string, deps: SessionDeps): v
   // Like sshd: `$SHELL -c <command>`, in the VM's home, as a process group of its own.
   session.on("exec", (accept, _reject, info) => start(accept(), ["-c", info.command]));
   session.on("shell", (accept) => start(accept(), []));
-  session.on("sftp", (accept) => {
+  // No `sftp` listener: ssh2 then hands the subsystem over as a plain channel, and the
+  // emulator speaks SFTP itself (see sftp-codec.ts for why).
+  session.on("subsystem", (accept, reject, info) => {
+    if (info.name !== "sftp") {
+      reject?.();
+      return;
+    }
     serveSftp(accept(), { workspace: deps.store.workspace(vm), faults: deps.faults });
   });
-  session.on("subsystem", (_accept, reject) => reject?.());
 }
