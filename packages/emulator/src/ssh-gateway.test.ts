@@ -222,6 +222,50 @@ describe("SSH gateway", () => {
       await sandbox.close();
     });
 
+    it("accepts every signature algorithm OpenSSH's sshd does: rsa-sha2-512 or -256 alone, ssh-ed25519, ECDSA", async () => {
+      const vm = await newVm();
+      const cases: Array<[string, string[], string]> = [
+        ["rsa", ["-b", "3072"], "rsa-sha2-512"],
+        ["rsa", ["-b", "3072"], "rsa-sha2-256"],
+        ["ed25519", [], "ssh-ed25519"],
+        ["ecdsa", ["-b", "256"], "ecdsa-sha2-nistp256"],
+        ["ecdsa", ["-b", "384"], "ecdsa-sha2-nistp384"],
+        ["ecdsa", ["-b", "521"], "ecdsa-sha2-nistp521"],
+      ];
+      for (const [type, bits, algorithm] of cases) {
+        const file = join(scratch, `id-${algorithm}`);
+        rmSync(file, { force: true });
+        rmSync(`${file}.pub`, { force: true });
+        expect((await run("ssh-keygen", ["-q", "-t", type, ...bits, "-N", "", "-f", file])).code).toBe(0);
+        emulator.registerKey(readFileSync(`${file}.pub`, "utf8"));
+        // Only this algorithm may sign: the client uses it only if the server lists it in
+        // server-sig-algs, and the server must verify it.
+        const login = await run("ssh", [
+          "-p",
+          String(emulator.sshPort),
+          "-i",
+          file,
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          `PubkeyAcceptedAlgorithms=${algorithm}`,
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "BatchMode=yes",
+          `vm+${vm}@${emulator.sshHost}`,
+          "echo signed",
+        ]);
+        expect({ algorithm, stdout: login.stdout, code: login.code }).toEqual({
+          algorithm,
+          stdout: "signed\n",
+          code: 0,
+        });
+      }
+    });
+
     it("survives garbage on the SSH port", async () => {
       const inputs = [
         Buffer.from("GET / HTTP/1.1\r\n\r\n"),

@@ -4,6 +4,7 @@ import { fingerprintOf } from "@exedev-sandbox/core";
 import ssh2, { type AuthContext, type Connection } from "ssh2";
 import type { FaultState } from "./faults.js";
 import type { ProcessRunner } from "./process-runner.js";
+import { fixServerSigAlgs } from "./server-sig-algs.js";
 import { serveSession } from "./ssh-session.js";
 import type { StateStore } from "./state-store.js";
 
@@ -87,6 +88,7 @@ export class SshGateway {
   }
 
   private accept(connection: Connection, socket: Socket | undefined): void {
+    fixServerSigAlgs(connection);
     connection.on("error", () => {});
     let vm: string | undefined;
     connection.on("authentication", (context) => {
