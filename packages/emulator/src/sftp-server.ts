@@ -61,6 +61,12 @@ export interface SftpServerOptions {
   workspace: string;
   /** Read for `sftpIdleCloseMs`. */
   faults: FaultState;
+  /**
+   * Called when the session is closed for being idle. sshd abandons a timed-out channel and
+   * frees its session at once, without waiting for the client's CLOSE (which ssh2's client
+   * never sends for SFTP channels).
+   */
+  onIdleClose?: () => void;
 }
 
 function openFlags(pflags: number): number {
@@ -191,6 +197,7 @@ class SftpServer {
     if (limit === undefined || this.pending > 0 || Date.now() - this.lastActivity < limit) return;
     // As sshd's ChannelTimeout does: the channel just closes.
     this.close();
+    this.options.onIdleClose?.();
   }
 
   private close(): void {

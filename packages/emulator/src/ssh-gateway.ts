@@ -26,6 +26,22 @@ function cut(socket: Socket): void {
   else socket.resetAndDestroy();
 }
 
+/**
+ * sshd refuses a channel (past MaxSessions, for instance) with the description "open failed";
+ * ssh2 sends an empty one. Relies on ssh2's `_protocol.channelOpenFail`; a no-op without it.
+ */
+function refuseLikeSshd(connection: Connection): void {
+  const protocol = (
+    connection as unknown as {
+      _protocol?: { channelOpenFail?: (remote: number, reason: number, description?: string) => void };
+    }
+  )._protocol;
+  const original = protocol?.channelOpenFail;
+  if (!protocol || typeof original !== "function") return;
+  protocol.channelOpenFail = (remote, reason, description) =>
+    original.call(protocol, remote, reason, description || "open failed");
+}
+
 const peerKey = (address: string | undefined, port: number | undefined): string => `${address}|${port}`;
 
 /**
@@ -89,6 +105,7 @@ export class SshGateway {
 
   private accept(connection: Connection, socket: Socket | undefined): void {
     fixServerSigAlgs(connection);
+    refuseLikeSshd(connection);
     connection.on("error", () => {});
     let vm: string | undefined;
     connection.on("authentication", (context) => {
@@ -111,20 +128,19 @@ export class SshGateway {
         if (set.size === 0 && this.socketsByVm.get(name) === set) this.socketsByVm.delete(name);
       });
     });
+    // sshd counts a session until its command has exited, even after the client closed it.
     let openSessions = 0;
     connection.on("session", (accept, reject) => {
-      const limit = this.options.faults.maxSessionsPerConnection;
-      if (!vm || !this.options.store.vm(vm) || (limit !== undefined && openSessions >= limit)) {
+      if (!vm || !this.options.store.vm(vm) || openSessions >= this.options.faults.maxSessionsPerConnection) {
         reject();
         return;
       }
       openSessions++;
       const session = accept();
-      session.once("close", () => {
+      mkdirSync(this.options.store.workspace(vm), { recursive: true });
+      serveSession(session, vm, this.options, () => {
         openSessions--;
       });
-      mkdirSync(this.options.store.workspace(vm), { recursive: true });
-      serveSession(session, vm, this.options);
     });
   }
 
