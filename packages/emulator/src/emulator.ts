@@ -23,8 +23,9 @@ export interface EmulatorFaults {
   sftpIdleCloseMs?: number;
   /**
    * Refuse session channels past this many open on one connection, like sshd's `MaxSessions`
-   * (the SFTP session counts as one).
-   * @default undefined (no limit)
+   * (the SFTP session counts as one, and a session holds its slot until its command has
+   * exited, even after the client closed the channel, as under sshd).
+   * @default 10 (OpenSSH's default)
    */
   maxSessionsPerConnection?: number;
   /**
@@ -70,7 +71,7 @@ export interface EmulatorFaultControls {
   dropConnections(): void;
   /** Closes SFTP sessions idle this long (ms) from now on; `undefined` turns it off. */
   setSftpIdleCloseMs(ms: number | undefined): void;
-  /** Refuses session channels past `count` per connection from now on; `undefined` lifts the limit. */
+  /** Refuses session channels past `count` per connection from now on; `undefined` restores OpenSSH's 10. */
   setMaxSessionsPerConnection(count: number | undefined): void;
   /** Answers the next `count` API calls with `status`. */
   failNextApiCalls(count: number, status: number): void;

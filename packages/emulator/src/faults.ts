@@ -8,13 +8,16 @@ function checkCount(value: number | undefined, what: string, minimum: number): n
   return value;
 }
 
+/** sshd's default `MaxSessions`. */
+export const OPENSSH_MAX_SESSIONS = 10;
+
 /**
  * The faults in force. The SSH gateway and the HTTP API read them on every use, so changing
  * one takes effect at once (for SFTP idle closing: within a fraction of the idle time).
  */
 export class FaultState {
   private idleCloseMs: number | undefined;
-  private maxSessions: number | undefined;
+  private maxSessions: number = OPENSSH_MAX_SESSIONS;
   private failures: { count: number; status: number } | undefined;
 
   /** Close SFTP sessions idle this long (ms); undefined: never. */
@@ -26,13 +29,13 @@ export class FaultState {
     this.idleCloseMs = checkCount(ms, "sftpIdleCloseMs", 1);
   }
 
-  /** Refuse session channels past this many open on one connection; undefined: no limit. */
-  get maxSessionsPerConnection(): number | undefined {
+  /** Refuse session channels past this many open on one connection; undefined sets OpenSSH's 10. */
+  get maxSessionsPerConnection(): number {
     return this.maxSessions;
   }
 
   set maxSessionsPerConnection(count: number | undefined) {
-    this.maxSessions = checkCount(count, "maxSessionsPerConnection", 1);
+    this.maxSessions = checkCount(count, "maxSessionsPerConnection", 1) ?? OPENSSH_MAX_SESSIONS;
   }
 
   /** Makes the next `count` API calls answer `status` instead of running. */

@@ -279,6 +279,12 @@ describe("POST /exec", () => {
       expect(await names("ls 'gr??n' shape-ls-one.exe.xyz")).toEqual(["shape-ls-one", "shape-ls-two"]);
       expect(await names("ls shape-ls-[!o]*")).toEqual(["shape-ls-two"]);
       expect(await names("ls nothing-matches")).toEqual([]);
+      // A pattern that made the old regex-based matcher backtrack for hours on this tag.
+      await exec(`new --name=shape-ls-long --tag=${"a".repeat(2000)}`);
+      const started = Date.now();
+      expect(await names("ls '*a*a*a*a*a*a*a*a*b'")).toEqual([]);
+      expect(await names("ls '*a*a*a*a*a*a*a*a*'")).toEqual(["shape-ls-long"]);
+      expect(Date.now() - started).toBeLessThan(2000);
       const [entry] = (await exec("ls shape-ls-one -l --json")).lines[0]!.vms as Array<
         Record<string, unknown>
       >;

@@ -1,11 +1,9 @@
 import type { Stats } from "node:fs";
 import { userInfo } from "node:os";
-import ssh2, { type Attributes } from "ssh2";
-
-const { STATUS_CODE } = ssh2.utils.sftp;
+import { type SftpAttrs, STATUS } from "./sftp-codec.js";
 
 /** SFTP attributes of a file: type and permission bits, owner, size and times (whole seconds). */
-export function toAttrs(stats: Stats): Attributes {
+export function toAttrs(stats: Stats): SftpAttrs {
   return {
     mode: stats.mode,
     uid: stats.uid,
@@ -51,49 +49,46 @@ function ownerName(uid: number): string {
 }
 
 /**
- * The `ls -l` style line OpenSSH's sftp-server sends with each directory entry.
+ * The `ls -l` style line OpenSSH's sftp-server sends with each directory entry; the name is
+ * copied byte for byte.
  * @param now - For choosing between time and year, as `ls` does. @default Date.now()
  */
-export function longname(name: string, stats: Stats, now: number = Date.now()): string {
+export function longname(name: Buffer, stats: Stats, now: number = Date.now()): Buffer {
   const date = stats.mtime;
   const day = String(date.getDate()).padStart(2, " ");
   const recent = Math.abs(now - stats.mtimeMs) < SIX_MONTHS_MS;
   const when = recent
     ? `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`
     : ` ${date.getFullYear()}`;
-  return [
+  const prefix = [
     modeString(stats.mode),
     String(stats.nlink).padStart(3, " "),
     ownerName(stats.uid).padEnd(8, " "),
     String(stats.gid).padEnd(8, " "),
     String(stats.size).padStart(8, " "),
     `${MONTHS[date.getMonth()]} ${day} ${when}`,
-    name,
   ].join(" ");
+  return Buffer.concat([Buffer.from(`${prefix} `), name]);
 }
 
-/** An SFTP status for a failed file-system call, mapped from errno as OpenSSH's sftp-server does. */
-export function statusFor(error: unknown): { code: number; message: string } {
-  const code = (error as NodeJS.ErrnoException)?.code;
-  const text = (error as Error)?.message ?? String(error);
-  // Node writes "ENOENT: no such file or directory, open '/x'"; the path is the client's own.
-  const message = text.split(",")[0] ?? text;
-  switch (code) {
+/** The SFTP status for a failed file-system call, mapped from errno as OpenSSH's sftp-server does. */
+export function statusFor(error: unknown): number {
+  switch ((error as NodeJS.ErrnoException)?.code) {
     case "ENOENT":
     case "ENOTDIR":
     case "EBADF":
     case "ELOOP":
-      return { code: STATUS_CODE.NO_SUCH_FILE, message: "No such file" };
+      return STATUS.NO_SUCH_FILE;
     case "EPERM":
     case "EACCES":
     case "EFAULT":
-      return { code: STATUS_CODE.PERMISSION_DENIED, message: "Permission denied" };
+      return STATUS.PERMISSION_DENIED;
     case "ENAMETOOLONG":
     case "EINVAL":
-      return { code: STATUS_CODE.BAD_MESSAGE, message: "Bad message" };
+      return STATUS.BAD_MESSAGE;
     case "ENOSYS":
-      return { code: STATUS_CODE.OP_UNSUPPORTED, message: "Operation unsupported" };
+      return STATUS.OP_UNSUPPORTED;
     default:
-      return { code: STATUS_CODE.FAILURE, message };
+      return STATUS.FAILURE;
   }
 }

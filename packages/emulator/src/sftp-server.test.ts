@@ -14,6 +14,7 @@ import { createExeDevApi, generateSshKeyPair } from "@exedev-sandbox/core";
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper, type Stats } from "ssh2";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Emulator, startEmulator } from "./index.js";
+import { RawSftp } from "./test-sftp-client.js";
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 const key = generateSshKeyPair("sftp-test");
@@ -91,10 +92,16 @@ describe("SFTP server (through ssh2's client)", () => {
     await call((done) => sftp.close(handle, done));
   });
 
-  it("resolves relative paths against the workspace, and realpath normalises", async () => {
+  it("resolves relative paths against the workspace, and realpath resolves like sftp-server's", async () => {
     expect((await call<string>((done) => sftp.realpath(".", done))).value).toBe(workspace);
+    mkdirSync(join(workspace, "a"), { recursive: true });
+    mkdirSync(join(workspace, "b"), { recursive: true });
+    // A missing last component is allowed (clients resolve where a new file goes); others are not.
     expect((await call<string>((done) => sftp.realpath("a/../b/./c", done))).value).toBe(
       join(workspace, "b", "c"),
+    );
+    expect((await call<string>((done) => sftp.realpath("missing/../b", done))).code).toBe(
+      STATUS_CODE.NO_SUCH_FILE,
     );
     await call((done) => sftp.writeFile("relative.txt", "rel", done));
     expect(readFileSync(join(workspace, "relative.txt"), "utf8")).toBe("rel");
@@ -209,7 +216,7 @@ describe("SFTP server (through ssh2's client)", () => {
     expect(listing.find((entry) => entry.filename === "zdir")?.longname).toMatch(/^drwxr-xr-x /);
   });
 
-  it("makes and reads symbolic links, whichever argument order the client uses", async () => {
+  it("makes and reads symbolic links: ssh2 sends OpenSSH's order, as the server names itself OpenSSH", async () => {
     writeFileSync(join(dir, "real"), "data");
     expect((await call((done) => sftp.symlink("real", join(dir, "sym"), done))).code).toBe(0);
     expect(readlinkSync(join(dir, "sym"))).toBe("real");
@@ -219,63 +226,19 @@ describe("SFTP server (through ssh2's client)", () => {
   });
 });
 
-/** SFTP spoken byte by byte over a raw `sftp` subsystem channel. */
-class RawSftp {
-  private buffer = Buffer.alloc(0);
-  private waiting: Array<(packet: Buffer) => void> = [];
-  private readonly packets: Buffer[] = [];
-
-  constructor(readonly channel: ClientChannel) {
-    channel.on("data", (chunk: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
-      while (this.buffer.length >= 4 && this.buffer.length >= 4 + this.buffer.readUInt32BE(0)) {
-        const packet = this.buffer.subarray(4, 4 + this.buffer.readUInt32BE(0));
-        this.buffer = this.buffer.subarray(4 + packet.length);
-        const waiter = this.waiting.shift();
-        if (waiter) waiter(packet);
-        else this.packets.push(packet);
-      }
-    });
-  }
-
-  static u32(value: number): Buffer {
-    const bytes = Buffer.alloc(4);
-    bytes.writeUInt32BE(value);
-    return bytes;
-  }
-
-  static str(value: string | Buffer): Buffer {
-    const bytes = typeof value === "string" ? Buffer.from(value) : value;
-    return Buffer.concat([RawSftp.u32(bytes.length), bytes]);
-  }
-
-  send(type: number, ...parts: Buffer[]): void {
-    const body = Buffer.concat([Buffer.from([type]), ...parts]);
-    this.channel.write(Buffer.concat([RawSftp.u32(body.length), body]));
-  }
-
-  next(): Promise<Buffer> {
-    const queued = this.packets.shift();
-    if (queued) return Promise.resolve(queued);
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  /** The next packet, which must be a STATUS for `id`: its code. */
-  async status(id: number): Promise<number> {
-    const packet = await this.next();
-    expect(packet[0]).toBe(101);
-    expect(packet.readUInt32BE(1)).toBe(id);
-    return packet.readUInt32BE(5);
-  }
-}
-
 describe("SFTP server (raw protocol)", () => {
   const { u32, str } = RawSftp;
-  const openRaw = async (): Promise<RawSftp> => {
+  const openRaw = async (): Promise<RawSftp<ClientChannel>> => {
     const channel = await new Promise<ClientChannel>((resolve, reject) =>
       connection.subsys("sftp", (error, stream) => (error ? reject(error) : resolve(stream))),
     );
     return new RawSftp(channel);
+  };
+  const status = async (raw: RawSftp<ClientChannel>, id: number): Promise<number> => {
+    const packet = await raw.next();
+    expect(packet[0]).toBe(101);
+    expect(packet.readUInt32BE(1)).toBe(id);
+    return packet.readUInt32BE(5);
   };
 
   it("answers unknown and malformed requests with a status and keeps the session", async () => {
@@ -295,17 +258,17 @@ describe("SFTP server (raw protocol)", () => {
     }
 
     raw.send(99, u32(7), Buffer.from("whatever"));
-    expect(await raw.status(7)).toBe(STATUS_CODE.OP_UNSUPPORTED);
+    expect(await status(raw, 7)).toBe(STATUS_CODE.OP_UNSUPPORTED);
     raw.send(3, u32(8), u32(100)); // OPEN whose file name is cut short
-    expect(await raw.status(8)).toBe(STATUS_CODE.BAD_MESSAGE);
+    expect(await status(raw, 8)).toBe(STATUS_CODE.BAD_MESSAGE);
     raw.send(200, u32(9), str("statvfs@openssh.com"), str("/"));
-    expect(await raw.status(9)).toBe(STATUS_CODE.OP_UNSUPPORTED);
+    expect(await status(raw, 9)).toBe(STATUS_CODE.OP_UNSUPPORTED);
     raw.send(200, u32(10), str("posix-rename@openssh.com"), u32(50));
-    expect(await raw.status(10)).toBe(STATUS_CODE.BAD_MESSAGE);
+    expect(await status(raw, 10)).toBe(STATUS_CODE.BAD_MESSAGE);
     raw.send(5, u32(11), str(u32(12345)), Buffer.alloc(8), u32(10)); // READ on a handle never opened
-    expect(await raw.status(11)).toBe(STATUS_CODE.FAILURE);
+    expect(await status(raw, 11)).toBe(STATUS_CODE.FAILURE);
     raw.send(2, u32(12)); // a VERSION packet from the client
-    expect(await raw.status(12)).toBe(STATUS_CODE.OP_UNSUPPORTED);
+    expect(await status(raw, 12)).toBe(STATUS_CODE.OP_UNSUPPORTED);
 
     raw.send(200, u32(13), str("limits@openssh.com"));
     const limits = await raw.next();
@@ -329,7 +292,7 @@ describe("SFTP server (raw protocol)", () => {
     expect(data[0]).toBe(103);
     expect(data.subarray(9).toString()).toBe("abc");
     readAt(16, 3);
-    expect(await raw.status(16)).toBe(STATUS_CODE.EOF);
+    expect(await status(raw, 16)).toBe(STATUS_CODE.EOF);
 
     raw.send(16, u32(17), str(".")); // REALPATH
     const name = await raw.next();

@@ -222,6 +222,50 @@ describe("SSH gateway", () => {
       await sandbox.close();
     });
 
+    it("accepts every signature algorithm OpenSSH's sshd does: rsa-sha2-512 or -256 alone, ssh-ed25519, ECDSA", async () => {
+      const vm = await newVm();
+      const cases: Array<[string, string[], string]> = [
+        ["rsa", ["-b", "3072"], "rsa-sha2-512"],
+        ["rsa", ["-b", "3072"], "rsa-sha2-256"],
+        ["ed25519", [], "ssh-ed25519"],
+        ["ecdsa", ["-b", "256"], "ecdsa-sha2-nistp256"],
+        ["ecdsa", ["-b", "384"], "ecdsa-sha2-nistp384"],
+        ["ecdsa", ["-b", "521"], "ecdsa-sha2-nistp521"],
+      ];
+      for (const [type, bits, algorithm] of cases) {
+        const file = join(scratch, `id-${algorithm}`);
+        rmSync(file, { force: true });
+        rmSync(`${file}.pub`, { force: true });
+        expect((await run("ssh-keygen", ["-q", "-t", type, ...bits, "-N", "", "-f", file])).code).toBe(0);
+        emulator.registerKey(readFileSync(`${file}.pub`, "utf8"));
+        // Only this algorithm may sign: the client uses it only if the server lists it in
+        // server-sig-algs, and the server must verify it.
+        const login = await run("ssh", [
+          "-p",
+          String(emulator.sshPort),
+          "-i",
+          file,
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          `PubkeyAcceptedAlgorithms=${algorithm}`,
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "BatchMode=yes",
+          `vm+${vm}@${emulator.sshHost}`,
+          "echo signed",
+        ]);
+        expect({ algorithm, stdout: login.stdout, code: login.code }).toEqual({
+          algorithm,
+          stdout: "signed\n",
+          code: 0,
+        });
+      }
+    });
+
     it("survives garbage on the SSH port", async () => {
       const inputs = [
         Buffer.from("GET / HTTP/1.1\r\n\r\n"),
@@ -324,18 +368,31 @@ describe("SSH gateway", () => {
       }
     });
 
-    it("lets a command outlive its closed channel until it writes again (SIGPIPE), as OpenSSH does", async () => {
+    it("lets a command outlive its closed channel until it writes again (SIGPIPE), and confirms the close only once it has exited, as sshd does", async () => {
       const vm = await newVm();
       const connection = await rawClient(vm);
       try {
         const channel = await exec(connection, "echo $$ > quiet.pid; sleep 30");
-        const closed = collect(channel);
+        let confirmed = false;
+        const closed = collect(channel).then((outcome) => {
+          confirmed = true;
+          return outcome;
+        });
         await waitFor(() => existsSync(join(emulator.dataDir, "vms", vm, "quiet.pid")));
         await sleep(100);
         channel.close();
-        await closed;
+        // sshd answers the CLOSE only after the command is gone; a confirmed close here would
+        // let a caller believe a command was stopped that still runs.
+        await sleep(1000);
+        expect(confirmed).toBe(false);
         const pid = Number(readFileSync(join(emulator.dataDir, "vms", vm, "quiet.pid"), "utf8"));
         expect(isAlive(pid)).toBe(true);
+        const killedAt = Date.now();
+        process.kill(-pid, "SIGKILL");
+        // Then the exit status still comes, before the CLOSE.
+        expect(await closed).toMatchObject({ code: null, signal: "SIGKILL" });
+        expect(Date.now() - killedAt).toBeLessThan(3000);
+
         const writer = await exec(
           connection,
           "echo $$ > loud.pid; while true; do echo tick; sleep 0.1; done",
@@ -343,10 +400,9 @@ describe("SSH gateway", () => {
         const writerClosed = collect(writer);
         await new Promise<void>((resolve) => writer.once("data", () => resolve()));
         writer.close();
-        await writerClosed;
+        expect((await writerClosed).signal).toBe("SIGPIPE");
         const writerPid = Number(readFileSync(join(emulator.dataDir, "vms", vm, "loud.pid"), "utf8"));
         expect(await waitFor(() => !isAlive(writerPid))).toBe(true);
-        process.kill(-pid, "SIGKILL");
       } finally {
         connection.end();
       }
@@ -354,7 +410,62 @@ describe("SSH gateway", () => {
   });
 
   describe("faults", () => {
-    it("caps sessions per connection like MaxSessions, counting SFTP, and lifts the cap", async () => {
+    it("allows OpenSSH's MaxSessions (10) by default, refuses the next like sshd, and counts a closed session until its command exits", async () => {
+      const vm = await newVm();
+      const connection = await rawClient(vm);
+      try {
+        const channels = await Promise.all(
+          Array.from({ length: 10 }, (_, index) => exec(connection, `echo $$ > s${index}.pid; sleep 30`)),
+        );
+        const refused = await exec(connection, "true").catch((error: Error & { reason?: number }) => error);
+        // What sshd sends past MaxSessions: SSH_OPEN_CONNECT_FAILED, "open failed".
+        expect(refused).toMatchObject({ reason: 2, message: "(SSH) Channel open failure: open failed" });
+        const [first] = channels;
+        const firstClosed = collect(first as ClientChannel);
+        first?.close();
+        await sleep(300);
+        // Closed by the client, but its command still runs: the slot is still taken.
+        expect(await exec(connection, "true").catch((error: { reason?: number }) => error)).toMatchObject({
+          reason: 2,
+        });
+        // A signal request cannot reach a closed channel; kill it the way core's kill does.
+        const pidFile = join(emulator.dataDir, "vms", vm, "s0.pid");
+        await waitFor(() => existsSync(pidFile));
+        const killedAt = Date.now();
+        process.kill(-Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+        await firstClosed;
+        expect(Date.now() - killedAt).toBeLessThan(3000);
+        expect((await collect(await exec(connection, "echo freed"))).stdout).toBe("freed\n");
+        for (const channel of channels.slice(1)) {
+          channel.signal("KILL");
+          channel.close();
+        }
+      } finally {
+        connection.end();
+      }
+    });
+
+    it("frees an idle-closed SFTP session's slot at once, as sshd's ChannelTimeout does", async () => {
+      const connection = await rawClient(await newVm());
+      emulator.faults.setMaxSessionsPerConnection(2);
+      try {
+        const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) =>
+          connection.sftp((error, session) => (error ? reject(error) : resolve(session))),
+        );
+        // ssh2's client never answers the server's CLOSE of an SFTP channel; sshd frees the
+        // session of a timed-out channel anyway.
+        await new Promise((resolve) => sftp.once("close", resolve));
+        const first = await exec(connection, "sleep 30");
+        expect((await collect(await exec(connection, "echo second"))).stdout).toBe("second\n");
+        first.signal("KILL");
+        first.close();
+      } finally {
+        emulator.faults.setMaxSessionsPerConnection(undefined);
+        connection.end();
+      }
+    });
+
+    it("caps sessions per connection like MaxSessions, counting SFTP, and restores the default", async () => {
       const connection = await rawClient(await newVm());
       emulator.faults.setMaxSessionsPerConnection(2);
       try {

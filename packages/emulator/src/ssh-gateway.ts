@@ -4,6 +4,7 @@ import { fingerprintOf } from "@exedev-sandbox/core";
 import ssh2, { type AuthContext, type Connection } from "ssh2";
 import type { FaultState } from "./faults.js";
 import type { ProcessRunner } from "./process-runner.js";
+import { fixServerSigAlgs } from "./server-sig-algs.js";
 import { serveSession } from "./ssh-session.js";
 import type { StateStore } from "./state-store.js";
 
@@ -25,6 +26,22 @@ function cut(socket: Socket): void {
   else socket.resetAndDestroy();
 }
 
+/**
+ * sshd refuses a channel (past MaxSessions, for instance) with the description "open failed";
+ * ssh2 sends an empty one. Relies on ssh2's `_protocol.channelOpenFail`; a no-op without it.
+ */
+function refuseLikeSshd(connection: Connection): void {
+  const protocol = (
+    connection as unknown as {
+      _protocol?: { channelOpenFail?: (remote: number, reason: number, description?: string) => void };
+    }
+  )._protocol;
+  const original = protocol?.channelOpenFail;
+  if (!protocol || typeof original !== "function") return;
+  protocol.channelOpenFail = (remote, reason, description) =>
+    original.call(protocol, remote, reason, description || "open failed");
+}
+
 const peerKey = (address: string | undefined, port: number | undefined): string => `${address}|${port}`;
 
 /**
@@ -41,7 +58,9 @@ export class SshGateway {
 
   constructor(private readonly options: SshGatewayOptions) {
     this.ssh = new ssh2.Server(
-      { hostKeys: [options.hostKey], ident: "exedev_emulator" },
+      // Clients choose SFTP's SYMLINK argument order by the server's name (ssh2 and asyncssh
+      // look for "OpenSSH"); the emulator takes OpenSSH's order, as real VMs do, so it says so.
+      { hostKeys: [options.hostKey], ident: "OpenSSH_9.2p1 exedev_emulator" },
       (connection, info) => this.accept(connection, this.sockets.get(peerKey(info.ip, info.port))),
     );
     this.ssh.on("error", () => {});
@@ -85,6 +104,8 @@ export class SshGateway {
   }
 
   private accept(connection: Connection, socket: Socket | undefined): void {
+    fixServerSigAlgs(connection);
+    refuseLikeSshd(connection);
     connection.on("error", () => {});
     let vm: string | undefined;
     connection.on("authentication", (context) => {
@@ -107,20 +128,19 @@ export class SshGateway {
         if (set.size === 0 && this.socketsByVm.get(name) === set) this.socketsByVm.delete(name);
       });
     });
+    // sshd counts a session until its command has exited, even after the client closed it.
     let openSessions = 0;
     connection.on("session", (accept, reject) => {
-      const limit = this.options.faults.maxSessionsPerConnection;
-      if (!vm || !this.options.store.vm(vm) || (limit !== undefined && openSessions >= limit)) {
+      if (!vm || !this.options.store.vm(vm) || openSessions >= this.options.faults.maxSessionsPerConnection) {
         reject();
         return;
       }
       openSessions++;
       const session = accept();
-      session.once("close", () => {
+      mkdirSync(this.options.store.workspace(vm), { recursive: true });
+      serveSession(session, vm, this.options, () => {
         openSessions--;
       });
-      mkdirSync(this.options.store.workspace(vm), { recursive: true });
-      serveSession(session, vm, this.options);
     });
   }
 

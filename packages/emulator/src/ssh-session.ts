@@ -32,70 +32,145 @@ function flushed(stream: Writable): Promise<void> {
   });
 }
 
-/** Sends the exit status (or signal) and closes the channel, after any output still queued. */
-async function finish(
-  channel: ServerChannel,
-  code: number | null,
-  signal: NodeJS.Signals | null,
-): Promise<void> {
-  await Promise.all([flushed(channel), flushed(channel.stderr)]);
+interface ChannelInternals {
+  writable: boolean;
+  outgoing: { id: number; state: string };
+  _client?: {
+    _protocol?: {
+      exitStatus(id: number, status: number): void;
+      exitSignal(id: number, name: string, coreDumped: boolean, message: string): void;
+    };
+  };
+}
+
+/**
+ * Sends exit-status or exit-signal. After the client has closed the channel ssh2's `exit()`
+ * sends nothing (the stream has ended), but sshd still reports how the command ended before
+ * its own CLOSE, so then the message goes straight to ssh2's protocol layer.
+ */
+function sendExit(channel: ServerChannel, code: number | null, signal: NodeJS.Signals | null): void {
+  const internals = channel as unknown as ChannelInternals;
+  const open = internals.outgoing.state === "open" || internals.outgoing.state === "eof";
+  const protocol = internals._client?._protocol;
+  const direct = !internals.writable && open && protocol !== undefined;
+  const status = (value: number): void => {
+    if (direct) protocol.exitStatus(internals.outgoing.id, value);
+    else channel.exit(value);
+  };
+  if (code !== null) {
+    status(code);
+    return;
+  }
+  const name = signal ?? "SIGKILL";
   try {
-    if (code !== null) channel.exit(code);
-    else channel.exit(signal ?? "SIGKILL", false, "");
+    if (direct) protocol.exitSignal(internals.outgoing.id, name.replace(/^SIG/, ""), false, "");
+    else channel.exit(name, false, "");
   } catch {
     // ssh2 knows only the signals RFC 4254 names; report others the shell's way.
-    channel.exit(128 + (constants.signals[signal ?? "SIGKILL"] ?? 9));
+    status(128 + (constants.signals[name] ?? 9));
   }
-  channel.end();
+}
+
+/**
+ * Keeps a channel open until its command has exited, as sshd does: a CLOSE from the client
+ * closes the command's pipes at once, but sshd confirms it (and frees the session's slot) only
+ * once the process is gone, after sending its exit status.
+ * @returns `exited(code, signal)`, to call once the process has exited.
+ */
+function holdCloseUntilExit(
+  channel: ServerChannel,
+): (code: number | null, signal: NodeJS.Signals | null) => Promise<void> {
+  const close = channel.close.bind(channel);
+  let exited = false;
+  let closeWanted = false;
+  channel.close = () => {
+    if (exited) close();
+    else closeWanted = true;
+  };
+  return async (code, signal) => {
+    if (exited) return;
+    if (closeWanted) {
+      // The client closed first; its pipes are gone, so only the status and CLOSE are left.
+      sendExit(channel, code, signal);
+      exited = true;
+      close();
+      return;
+    }
+    await Promise.all([flushed(channel), flushed(channel.stderr)]);
+    exited = true;
+    // The connection may have died meanwhile (ssh2 then closes without asking us).
+    if (channel.destroyed || (channel as unknown as ChannelInternals).outgoing.state === "closed") return;
+    sendExit(channel, code, signal);
+    channel.end();
+  };
 }
 
 /**
  * Wires a session's process to its channel as sshd does: stdin from the channel (its EOF
  * closes stdin), stdout and stderr kept apart, then the exit status. If the client closes the
  * channel first, the process is not killed, but its pipes close, so it gets SIGPIPE on its
- * next write, as under OpenSSH.
+ * next write, as under OpenSSH; the channel's CLOSE is answered once the process has exited.
+ * @param onExit - Called once the process has exited and the channel is done with.
  */
-function attach(channel: ServerChannel, child: ChildProcess): void {
+function attach(channel: ServerChannel, child: ChildProcess, onExit: () => void): void {
   const { stdin, stdout, stderr } = child;
   if (!stdin || !stdout || !stderr) throw new Error("the child must have piped stdio");
+  const exited = holdCloseUntilExit(channel);
   stdin.on("error", () => {});
   channel.pipe(stdin);
   // `end: false`: the exit status must go out before the channel ends.
   stdout.pipe(channel, { end: false });
   stderr.pipe(channel.stderr, { end: false });
-  let closed = false;
   channel.on("close", () => {
-    closed = true;
     stdout.destroy();
     stderr.destroy();
     stdin.destroy();
   });
   let done = false;
+  const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+    if (done) return;
+    done = true;
+    void exited(code, signal).finally(onExit);
+  };
   child.on("error", (error: NodeJS.ErrnoException) => {
-    if (done || closed) return;
-    done = true;
-    channel.stderr.write(`exedev-emulator: cannot start the command: ${error.code ?? error.message}\n`);
-    void finish(channel, 127, null);
+    if (child.pid === undefined && channel.writable) {
+      channel.stderr.write(`exedev-emulator: cannot start the command: ${error.code ?? error.message}\n`);
+    }
+    finish(127, null);
   });
-  child.on("close", (code, signal) => {
-    if (done || closed) return;
-    done = true;
-    void finish(channel, code, signal);
-  });
+  child.on("close", (code, signal) => finish(code, signal));
 }
 
 /**
  * Serves one session channel of a logged-in VM user: `env`, `exec`, `shell` (commands read
  * from stdin, no terminal), `signal` and the `sftp` subsystem. Terminals (`pty`), X11, agent
  * forwarding and other subsystems are refused.
+ * @param onDone - Called once, when the session no longer holds a slot: closed by both sides
+ *   and its command (if any) exited.
  */
-export function serveSession(session: Session, vm: string, deps: SessionDeps): void {
+export function serveSession(session: Session, vm: string, deps: SessionDeps, onDone: () => void): void {
   const env: Record<string, string> = {};
   let running: ChildProcess | undefined;
+  let sessionClosed = false;
+  let commandRunning = false;
+  let released = false;
+  const releaseIfDone = (): void => {
+    if (released || !sessionClosed || commandRunning) return;
+    released = true;
+    onDone();
+  };
+  session.once("close", () => {
+    sessionClosed = true;
+    releaseIfDone();
+  });
 
   const start = (channel: ServerChannel, args: string[]): void => {
+    commandRunning = true;
     running = deps.processes.start(vm, args, { env });
-    attach(channel, running);
+    attach(channel, running, () => {
+      commandRunning = false;
+      releaseIfDone();
+    });
   };
 
   session.on("env", (accept, _reject, info) => {
@@ -118,8 +193,20 @@ export function serveSession(session: Session, vm: string, deps: SessionDeps): v
   // Like sshd: `$SHELL -c <command>`, in the VM's home, as a process group of its own.
   session.on("exec", (accept, _reject, info) => start(accept(), ["-c", info.command]));
   session.on("shell", (accept) => start(accept(), []));
-  session.on("sftp", (accept) => {
-    serveSftp(accept(), { workspace: deps.store.workspace(vm), faults: deps.faults });
+  // No `sftp` listener: ssh2 then hands the subsystem over as a plain channel, and the
+  // emulator speaks SFTP itself (see sftp-codec.ts for why).
+  session.on("subsystem", (accept, reject, info) => {
+    if (info.name !== "sftp") {
+      reject?.();
+      return;
+    }
+    serveSftp(accept(), {
+      workspace: deps.store.workspace(vm),
+      faults: deps.faults,
+      onIdleClose: () => {
+        sessionClosed = true;
+        releaseIfDone();
+      },
+    });
   });
-  session.on("subsystem", (_accept, reject) => reject?.());
 }

@@ -1,36 +1,10 @@
 import type { VmRecord } from "../state-store.js";
 import { type CommandDefinition, JSON_FLAG, ok } from "./command.js";
+import { compileGlob } from "./glob.js";
 import { describeListedVm } from "./vm-record.js";
 
-/** A shell-style glob (`*`, `?`, `[a-z]`) as a whole-string regular expression. */
-function globToRegExp(pattern: string): RegExp {
-  let source = "";
-  for (let index = 0; index < pattern.length; index++) {
-    const char = pattern[index] as string;
-    if (char === "*") source += ".*";
-    else if (char === "?") source += ".";
-    else if (char === "[") {
-      const close = pattern.indexOf("]", index + 2);
-      if (close === -1) source += "\\[";
-      else {
-        const body = pattern
-          .slice(index + 1, close)
-          .replace(/^!/, "^")
-          .replace(/\\/g, "\\\\");
-        source += `[${body}]`;
-        index = close;
-      }
-    } else source += char.replace(/[.+^${}()|\\/]/g, "\\$&");
-  }
-  try {
-    return new RegExp(`^${source}$`, "u");
-  } catch {
-    return new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`, "u");
-  }
-}
-
-function matches(vm: VmRecord, patterns: readonly RegExp[]): boolean {
-  return patterns.some((pattern) => pattern.test(vm.name) || vm.tags.some((tag) => pattern.test(tag)));
+function matches(vm: VmRecord, patterns: ReadonlyArray<(text: string) => boolean>): boolean {
+  return patterns.some((match) => match(vm.name) || vm.tags.some((tag) => match(tag)));
 }
 
 /** `ls [pattern...]`: every VM, or those whose name or a tag matches a pattern (exactly or by glob). */
@@ -45,7 +19,7 @@ export const lsCommand: CommandDefinition = {
     la: { type: "bool", description: "-l and -a", aliases: ["al"] },
   },
   run({ positionals, flags }, context) {
-    const patterns = positionals.map((pattern) => globToRegExp(pattern.replace(/\.exe\.xyz$/, "")));
+    const patterns = positionals.map((pattern) => compileGlob(pattern.replace(/\.exe\.xyz$/, "")));
     const vms = context.store
       .vms()
       .filter((vm) => patterns.length === 0 || matches(vm, patterns))
