@@ -18,6 +18,19 @@ export function isOpenRefusal(error: unknown): boolean {
   return typeof (error as { reason?: unknown })?.reason === "number";
 }
 
+/** How often a refused exec request (the channel opened, the command did not start) is retried. */
+const EXEC_REFUSAL_RETRIES = 5;
+
+/**
+ * ssh2's error when the server refused the exec request on an open channel (CHANNEL_FAILURE, or
+ * a close before any answer). The command never started, so asking again is safe. Dropbear before
+ * 2024.86 does this under concurrency (it closes a channel whose exec is pending when another
+ * command's child exits: dropbear issue 321).
+ */
+function isExecRefusal(error: unknown): boolean {
+  return (error as Error)?.message === "Unable to exec" && !isOpenRefusal(error);
+}
+
 /**
  * Opens a channel with `open`, retrying the server's refusals with a short backoff. Refusals are
  * expected under load (see ChannelSlots) and never surface unless they last a whole minute.
@@ -31,6 +44,7 @@ export async function openChannel<T>(
   onRefused?: () => Promise<void>,
 ): Promise<T> {
   const deadline = Date.now() + OPEN_RETRY_WINDOW_MS;
+  let execRefusals = 0;
   for (let attempt = 1; ; attempt++) {
     if (signal?.aborted) throw abortedError(signal);
     if (!isCurrent()) throw new ConnectionGone("connection lost before the channel opened");
@@ -47,6 +61,10 @@ export async function openChannel<T>(
       if (error instanceof ConnectionGone) throw error;
       // ssh2 fails pending opens ("Unable to exec") while it tears a dying connection down.
       if (!isCurrent()) throw new ConnectionGone((error as Error).message);
+      if (isExecRefusal(error) && execRefusals++ < EXEC_REFUSAL_RETRIES) {
+        await sleep(5 * execRefusals + Math.random() * 5);
+        continue;
+      }
       if (!isOpenRefusal(error) || Date.now() > deadline) {
         throw new SandboxError(
           "channel_failed",
