@@ -1,9 +1,9 @@
 import type { VmRecord } from "../state-store.js";
 import { type CommandDefinition, JSON_FLAG, ok } from "./command.js";
-import { compileGlob } from "./glob.js";
+import { type LsMatcher, lsMatcher } from "./ls-pattern.js";
 import { describeListedVm } from "./vm-record.js";
 
-function matches(vm: VmRecord, patterns: ReadonlyArray<(text: string) => boolean>): boolean {
+function matches(vm: VmRecord, patterns: readonly LsMatcher[]): boolean {
   return patterns.some((match) => match(vm.name) || vm.tags.some((tag) => match(tag)));
 }
 
@@ -19,7 +19,7 @@ export const lsCommand: CommandDefinition = {
     la: { type: "bool", description: "-l and -a", aliases: ["al"] },
   },
   run({ positionals, flags }, context) {
-    const patterns = positionals.map((pattern) => compileGlob(pattern.replace(/\.exe\.xyz$/, "")));
+    const patterns = positionals.map((pattern) => lsMatcher(pattern.replace(/\.exe\.xyz$/, "")));
     const vms = context.store
       .vms()
       .filter((vm) => patterns.length === 0 || matches(vm, patterns))
