@@ -23,6 +23,7 @@ export type {
   ExecResult,
   FileStat,
   MkdirOptions,
+  ReadFileOptions,
   RmOptions,
   Sandbox,
   WriteFileOptions,

@@ -5,6 +5,7 @@ import type {
   ExecResult,
   FileStat,
   MkdirOptions,
+  ReadFileOptions,
   RmOptions,
   Sandbox,
   WriteFileOptions,
@@ -73,12 +74,12 @@ export class SshSandbox implements Sandbox {
     return runExec({ connection: this.connection, slots: this.slots, killer: this.killer }, command, options);
   }
 
-  readFile(path: string): Promise<string> {
-    return this.files.readFile(path);
+  readFile(path: string, options?: ReadFileOptions): Promise<string> {
+    return this.files.readFile(path, options);
   }
 
-  readFileBuffer(path: string): Promise<Uint8Array> {
-    return this.files.readFileBuffer(path);
+  readFileBuffer(path: string, options?: ReadFileOptions): Promise<Uint8Array> {
+    return this.files.readFileBuffer(path, options);
   }
 
   writeFile(path: string, data: string | Uint8Array, options?: WriteFileOptions): Promise<void> {
