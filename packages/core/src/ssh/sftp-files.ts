@@ -40,6 +40,9 @@ function checkMaxBytes(value: unknown): number {
   return value;
 }
 
+/** A path that ends in `/`, `/.` or `/..`. */
+const NAMES_DIRECTORY_ITSELF = /\/(\.{1,2})?\/*$/;
+
 /**
  * File operations over SFTP. Nothing here builds shell strings: paths travel as SFTP
  * arguments, so no name can be misread as a command. Paths go to the server as given (`..`
@@ -196,7 +199,10 @@ export class SftpFiles {
     let target: string;
     try {
       // Decide on what the path names on the machine (through links and `..`), not on its text.
-      target = await this.resolveParent(given);
+      // A path ending in `/`, `/.` or `/..` names a directory itself, through a final link too.
+      target = NAMES_DIRECTORY_ITSELF.test(path)
+        ? await this.realpath(given)
+        : await this.resolveParent(given);
     } catch (error) {
       if (options?.force && isSandboxError(error, "not_found")) return;
       throw error;

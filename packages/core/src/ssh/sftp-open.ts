@@ -15,9 +15,15 @@ function channelTable(client: Client): ChannelTable | undefined {
 /** Closes the channel ssh2 keeps under `id`, if it is an open channel. */
 function closeChannel(client: Client, id: number | undefined): void {
   if (id === undefined) return;
-  const channel = channelTable(client)?._channels[id] as { close?: () => void; end?: () => void } | undefined;
-  // Until the server confirms the open, the table holds ssh2's callback (a function), not a channel.
-  if (channel && typeof channel === "object") (channel.close ?? channel.end)?.call(channel);
+  const channel = channelTable(client)?._channels[id] as { destroy?: () => void } | undefined;
+  // Until the server confirms the open, the table holds ssh2's callback (a function), not a
+  // channel. For an SFTP channel `destroy` sends CHANNEL_CLOSE (its `close` closes a file handle).
+  if (!channel || typeof channel !== "object" || typeof channel.destroy !== "function") return;
+  try {
+    channel.destroy();
+  } catch {
+    // The connection is going away; so is the channel.
+  }
 }
 
 /** ssh2's message when the server refused the `subsystem` request. */
