@@ -10,7 +10,7 @@ import {
 } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { connectSandbox, type SshSandbox } from "../index.js";
-import { identifyingContent, raceReadsAgainstCuts } from "./sftp-test-support.js";
+import { identifyingContent, raceReadsAgainstCuts, raceWritesAgainstCuts } from "./sftp-test-support.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-sftp-faults-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -51,5 +51,19 @@ describeWithSshd("SFTP under cuts, against OpenSSH", () => {
     expect(tally.wrongCodes).toEqual([]);
     // The test is only meaningful if the cuts hit reads in flight.
     expect(tally.connectionErrors + tally.correct).toBe(300 * files.length);
+  });
+
+  it("keeps writeFile atomic under cuts: old or new content, connection codes only, no temp files left", async () => {
+    const dir = `${base}/writes`;
+    await sandbox.mkdir(dir, { recursive: true });
+    const tally = await raceWritesAgainstCuts(sandbox, hop, dir, 6, 150);
+    console.info(
+      "[sftp write race, sshd]",
+      JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }),
+    );
+    expect(tally.partial, "targets neither old nor new").toEqual([]);
+    expect(tally.wrongCodes).toEqual([]);
+    expect(tally.connectionErrors).toBeGreaterThan(0); // the cuts did hit writes in flight
+    expect(tally.leftoverTemps, "temp files left behind").toEqual([]);
   });
 });
