@@ -5,10 +5,25 @@ export {
   type AdapterSetup,
   defineAdapterContract,
 } from "./adapter-contract.ts";
+export {
+  ASYNCSSH_PYTHON,
+  ASYNCSSH_SERVER_SCRIPT,
+  hasAsyncssh,
+  type StartAsyncsshServerOptions,
+  startAsyncsshServer,
+} from "./asyncssh-server.ts";
+export {
+  DROPBEAR_SFTP_SERVER_PATH,
+  type DropbearServer,
+  findDropbear,
+  type StartDropbearOptions,
+  startDropbear,
+} from "./dropbear.ts";
 export { type Forwarder, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
 export { type KillableMachine, startKillableMachine } from "./killable-machine.ts";
 export { useSshd } from "./lazy.ts";
+export { useAsyncsshServer, useDropbear } from "./lazy-servers.ts";
 export {
   type LobbyReply,
   type LobbyRequest,
@@ -24,7 +39,9 @@ export {
   expectSandboxError,
   type SandboxContractFaults,
   type SandboxContractOptions,
+  type SandboxServerCapabilities,
 } from "./sandbox-contract.ts";
+export { describeWithAsyncssh, describeWithDropbear } from "./server-gates.ts";
 export {
   findSshd,
   isRoot,

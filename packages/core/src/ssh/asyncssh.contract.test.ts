@@ -1,0 +1,28 @@
+import {
+  defineSandboxContract,
+  describeWithAsyncssh,
+  isRoot,
+  UNPRIVILEGED_TEST_USER,
+  useAsyncsshServer,
+} from "@exedev-sandbox/testing";
+import { connectSandbox } from "../index.js";
+
+// The whole sandbox contract against an SSH server that is neither OpenSSH nor Dropbear: the
+// test kit's asyncssh server (servers/asyncssh_server.py), whose SFTP server is asyncssh's own.
+const logins = isRoot() ? [undefined, UNPRIVILEGED_TEST_USER] : [undefined];
+
+for (const username of logins) {
+  const who = username ?? "the current user";
+  describeWithAsyncssh(`SshSandbox on asyncssh, logged in as ${who}`, () => {
+    const asyncssh = useAsyncsshServer({ username });
+    let drop: (() => void) | undefined;
+    defineSandboxContract(`asyncssh (${who})`, {
+      create: async () => {
+        const server = await asyncssh();
+        drop = server.dropConnections;
+        return connectSandbox(server.connectOptions());
+      },
+      faults: { dropConnections: () => drop?.() },
+    });
+  });
+}

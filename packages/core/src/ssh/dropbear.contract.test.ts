@@ -1,0 +1,32 @@
+import {
+  defineSandboxContract,
+  describeWithDropbear,
+  isRoot,
+  UNPRIVILEGED_TEST_USER,
+  useDropbear,
+} from "@exedev-sandbox/testing";
+import { connectSandbox } from "../index.js";
+
+// The whole sandbox contract against Dropbear (Debian dropbear-bin 2022.83), which differs from
+// OpenSSH where it matters to core: the command's shell does not lead its own process group,
+// SFTP is an external /usr/lib/sftp-server, there is no idle SFTP close to test, and concurrent
+// execs race inside the server (see `reliableConcurrentExec`).
+const logins = isRoot() ? [undefined, UNPRIVILEGED_TEST_USER] : [undefined];
+
+for (const username of logins) {
+  const who = username ?? "the current user";
+  describeWithDropbear(`SshSandbox on Dropbear, logged in as ${who}`, () => {
+    const dropbear = useDropbear({ username });
+    let drop: (() => void) | undefined;
+    defineSandboxContract(`dropbear (${who})`, {
+      create: async () => {
+        const server = await dropbear();
+        drop = server.dropConnections;
+        return connectSandbox(server.connectOptions());
+      },
+      faults: { dropConnections: () => drop?.() },
+      // Debian's 2022.83 has the channel-close race fixed upstream in 2024.86 (mkj/dropbear#321).
+      capabilities: { reliableConcurrentExec: false },
+    });
+  });
+}

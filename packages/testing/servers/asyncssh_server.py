@@ -1,0 +1,214 @@
+"""A small SSH server built on asyncssh, for exedev-sandbox's test matrix.
+
+Run with Debian's /usr/bin/python3 (package python3-asyncssh). It behaves like a plain OpenSSH
+server where core can tell the difference:
+  * public-key auth only, for one user, keys from --authorized-keys;
+  * "exec" runs `/bin/sh -c COMMAND` in a new session (setsid, like sshd), so the shell leads its
+    own process group; the channel closes after the command exited AND its output reached EOF
+    (a background child holding stdout keeps the channel open, as with sshd);
+  * "signal" requests go to the shell's pid only (sshd does `kill(pid, sig)`);
+  * a client closing the channel does not kill the command (sshd does not either);
+  * subsystem "sftp" is asyncssh's own SFTPServer (not chrooted).
+It prints "LISTENING <port>" on stdout once it accepts connections. Fault hooks, by signal:
+  SIGUSR1  drop: abort every connection and SIGKILL its commands' process groups;
+  SIGUSR2  freeze: stop reading from every connection and SIGSTOP its commands (SIGUSR1 later
+           drops the frozen ones, as `freezeConnections()`'s release does for sshd).
+"""
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+import asyncssh
+import asyncssh.sftp
+
+connections = set()  # live SSHServerConnection objects
+commands = {}  # connection -> set of command pids (each leads its own process group)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+class Server(asyncssh.SSHServer):
+    def __init__(self, username, authorized_keys):
+        self._username = username
+        self._authorized_keys = authorized_keys
+        self._conn = None
+
+    def connection_made(self, conn):
+        self._conn = conn
+        connections.add(conn)
+        commands[conn] = set()
+        log(f"connection from {conn.get_extra_info('peername')}")
+
+    def connection_lost(self, exc):
+        connections.discard(self._conn)
+        commands.pop(self._conn, None)
+        log(f"connection closed: {exc!r}")
+
+    def begin_auth(self, username):
+        # Keys are only ever authorised for the one login user; others can never authenticate.
+        if username == self._username:
+            self._conn.set_authorized_keys(self._authorized_keys)
+        return True
+
+    def session_requested(self):
+        # Our own process class (instead of create_server's process_factory) so that "signal"
+        # requests reach the command at once; SFTP stays asyncssh's SFTPServer.
+        return CommandProcess(handle_process, asyncssh.SFTPServer, asyncssh.sftp.MIN_SFTP_VERSION, False)
+
+    def password_auth_supported(self):
+        return False
+
+    def kbdint_auth_supported(self):
+        return False
+
+
+class CommandProcess(asyncssh.SSHServerProcess):
+    """Delivers "signal" requests at once instead of queueing them on stdin, as sshd does."""
+
+    on_signal = None
+
+    def signal_received(self, signame):
+        if self.on_signal:
+            self.on_signal(signame)
+
+
+async def pump(reader, write, close):
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        write(data)
+    close()
+
+
+async def run_command(process):
+    conn = process.channel.get_connection()
+    env = dict(os.environ)
+    env.update(process.env or {})
+    env["SSH_CONNECTION"] = " ".join(
+        str(part) for part in (*conn.get_extra_info("peername")[:2], *conn.get_extra_info("sockname")[:2])
+    )
+    child = await asyncio.create_subprocess_exec(
+        "/bin/sh",
+        "-c",
+        process.command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=os.path.expanduser("~"),
+        env=env,
+        start_new_session=True,
+    )
+    pids = commands.get(conn, set())
+    pids.add(child.pid)
+
+    def deliver(signame):
+        number = getattr(signal, f"SIG{signame}", None)
+        log(f"signal {signame} for pid {child.pid}")
+        if number is not None:
+            try:
+                os.kill(child.pid, number)
+            except ProcessLookupError:
+                pass
+
+    process.on_signal = deliver
+
+    async def feed_stdin():
+        try:
+            while True:
+                data = await process.stdin.read(65536)
+                if not data:
+                    break
+                child.stdin.write(data)
+                await child.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
+            pass
+        finally:
+            child.stdin.close()
+
+    stdin_task = asyncio.ensure_future(feed_stdin())
+    await asyncio.gather(
+        pump(child.stdout, process.stdout.write, lambda: None),
+        pump(child.stderr, process.stderr.write, lambda: None),
+    )
+    status = await child.wait()
+    pids.discard(child.pid)
+    stdin_task.cancel()
+    if status < 0:
+        # Killed by a signal: report it the way sshd does (exit-signal).
+        name = signal.Signals(-status).name[3:]
+        process.exit_with_signal(name)
+    else:
+        process.exit(status)
+
+
+async def handle_process(process):
+    if process.command is None:
+        # No shells: core only ever sends "exec" and "subsystem".
+        process.stderr.write("this test server only runs commands\n")
+        process.exit(1)
+        return
+    try:
+        await run_command(process)
+    except (asyncssh.Error, OSError) as error:
+        log(f"command failed: {error!r}")
+        process.exit(255)
+
+
+def signal_groups(conn, number):
+    for pid in list(commands.get(conn, ())):
+        try:
+            os.killpg(pid, number)
+        except ProcessLookupError:
+            pass
+
+
+def drop_all():
+    log(f"fault: dropping {len(connections)} connections")
+    for conn in list(connections):
+        signal_groups(conn, signal.SIGKILL)
+        conn.abort()
+
+
+def freeze_all():
+    log(f"fault: freezing {len(connections)} connections")
+    for conn in list(connections):
+        signal_groups(conn, signal.SIGSTOP)
+        # Stop reading: requests pile up unanswered, like a SIGSTOPped sshd.
+        conn._transport.pause_reading()  # asyncssh has no public hook for this
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host-key", required=True)
+    parser.add_argument("--authorized-keys", required=True)
+    parser.add_argument("--username", required=True)
+    args = parser.parse_args()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, drop_all)
+    loop.add_signal_handler(signal.SIGUSR2, freeze_all)
+    loop.add_signal_handler(signal.SIGTERM, loop.stop)
+
+    server = await asyncssh.create_server(
+        lambda: Server(args.username, args.authorized_keys),
+        "127.0.0.1",
+        0,
+        server_host_keys=[args.host_key],
+        encoding=None,  # bytes in, bytes out: the server never decodes command output
+    )
+    port = server.sockets[0].getsockname()[1]
+    print(f"LISTENING {port}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except RuntimeError:
+        pass  # loop.stop() on SIGTERM
