@@ -16,6 +16,8 @@
  * - `rate_limited`: the exe.dev API answered 429 and retries were exhausted.
  * - `unsupported`: the server lacks something the call needs (no SFTP subsystem, no way to
  *   kill a process group, ...); retrying on the same server will not help.
+ * - `too_large`: the data is over a size limit (e.g. `readFile`'s `maxBytes`); the limit is in
+ *   `details`.
  * - `io_error`: any other remote file-system failure.
  */
 export type SandboxErrorCode =
@@ -37,6 +39,7 @@ export type SandboxErrorCode =
   | "api_error"
   | "rate_limited"
   | "unsupported"
+  | "too_large"
   | "io_error";
 
 /** Codes that a later identical attempt may not hit again. */

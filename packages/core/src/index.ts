@@ -30,6 +30,7 @@ export type {
   ExecResult,
   FileStat,
   MkdirOptions,
+  ReadFileOptions,
   RmOptions,
   Sandbox,
   WriteFileOptions,

@@ -65,6 +65,16 @@ export interface DirEntry {
   size: number;
 }
 
+/** Options for {@link Sandbox.readFile} and {@link Sandbox.readFileBuffer}. */
+export interface ReadFileOptions {
+  /**
+   * Most bytes read; a longer file (or an endless one such as `/dev/zero`) rejects with
+   * `too_large` before more is held in memory. Use `downloadFile` for large files.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number;
+}
+
 /** Options for {@link Sandbox.writeFile}. */
 export interface WriteFileOptions {
   /** Permission bits for the file, e.g. `0o755`. @default 0o644 for new files; an existing file keeps its mode */
@@ -94,10 +104,10 @@ export interface RmOptions {
 export interface Sandbox {
   /** Runs `command` through the login shell. Resolves for any exit status; rejects only for transport errors, bad input and aborts. */
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
-  /** Reads a whole file as UTF-8 text. */
-  readFile(path: string): Promise<string>;
-  /** Reads a whole file, byte-exact. */
-  readFileBuffer(path: string): Promise<Uint8Array>;
+  /** Reads a whole file as UTF-8 text. Rejects with `too_large` past `maxBytes`, `is_a_directory` for a directory. */
+  readFile(path: string, options?: ReadFileOptions): Promise<string>;
+  /** Reads a whole file, byte-exact. Rejects with `too_large` past `maxBytes`, `is_a_directory` for a directory. */
+  readFileBuffer(path: string, options?: ReadFileOptions): Promise<Uint8Array>;
   /** Writes a file atomically (temp file, then rename), creating missing parent directories. */
   writeFile(path: string, data: string | Uint8Array, options?: WriteFileOptions): Promise<void>;
   /** Metadata of a path, following symbolic links. Rejects with `not_found` when missing. */

@@ -1,12 +1,17 @@
-import { posix } from "node:path";
 import { invalidArgument } from "./errors.js";
 
 /** Longest path the library sends; Linux's PATH_MAX. */
 const MAX_PATH_BYTES = 4096;
 
+/** A UTF-16 surrogate that is not half of a pair (`u` mode matches pairs as one code point). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
- * Checks a remote path before any I/O and returns it normalised (no `..` segments left
- * unresolved, no trailing slash). Rejects empty, relative, over-long and NUL-containing paths.
+ * Checks a remote path before any I/O and returns it tidied: repeated slashes and `.` segments
+ * and a trailing slash removed. `..` segments are kept: only the machine knows what they mean
+ * (`link/..` is the link target's parent, not the link's directory), so the path goes to the
+ * server as written. Rejects empty, relative, over-long and NUL-containing paths, and strings
+ * that are not valid Unicode (an unpaired surrogate would reach the server as U+FFFD).
  */
 export function checkRemotePath(path: unknown, what = "path"): string {
   if (typeof path !== "string" || path.length === 0) {
@@ -20,11 +25,16 @@ export function checkRemotePath(path: unknown, what = "path"): string {
       path,
     });
   }
+  if (LONE_SURROGATE.test(path)) {
+    throw invalidArgument(`${what} contains an unpaired UTF-16 surrogate, which no file name can hold.`);
+  }
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
     throw invalidArgument(`${what} is longer than ${MAX_PATH_BYTES} bytes.`);
   }
-  const normalized = posix.normalize(path);
-  return normalized.length > 1 && normalized.endsWith("/") ? normalized.slice(0, -1) : normalized;
+  return `/${path
+    .split("/")
+    .filter((segment) => segment !== "" && segment !== ".")
+    .join("/")}`;
 }
 
 /** Checks a local path (used by upload/download) before any I/O. */

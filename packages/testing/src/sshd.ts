@@ -35,6 +35,11 @@ export interface StartSshdOptions {
   cleanShell?: boolean;
   /** Extra sshd_config lines. */
   extraConfig?: string[];
+  /**
+   * The `Subsystem sftp` command, e.g. `"/bin/sleep 1000"` for a server that never answers the
+   * SFTP INIT; `false` for a server without SFTP. @default "internal-sftp"
+   */
+  sftpSubsystem?: string | false;
 }
 
 /**
@@ -296,7 +301,9 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
     "StrictModes no",
     `AllowUsers ${username}`,
     `MaxSessions ${options.maxSessions ?? 10}`,
-    "Subsystem sftp internal-sftp",
+    ...(options.sftpSubsystem === false
+      ? []
+      : [`Subsystem sftp ${options.sftpSubsystem ?? "internal-sftp"}`]),
     "LogLevel VERBOSE",
     ...(options.cleanShell === false ? [] : ["SetEnv SHLVL=1"]),
     ...(options.channelTimeout ? [`ChannelTimeout ${options.channelTimeout}`] : []),

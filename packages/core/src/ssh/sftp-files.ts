@@ -6,95 +6,91 @@ import {
   stat as statLocal,
 } from "node:fs/promises";
 import { dirname as localDirname, posix } from "node:path";
-import type { SFTPWrapper, Stats } from "ssh2";
+import type { Stats } from "ssh2";
 import { invalidArgument, isSandboxError, SandboxError } from "../errors.js";
-import type { DirEntry, FileStat, MkdirOptions, RmOptions, WriteFileOptions } from "../sandbox.js";
+import type {
+  DirEntry,
+  FileStat,
+  MkdirOptions,
+  ReadFileOptions,
+  RmOptions,
+  WriteFileOptions,
+} from "../sandbox.js";
 import { checkLocalPath, checkMode, checkRemotePath } from "../validate.js";
 import { checkOptionalBoolean, checkOptionsObject } from "../validate-options.js";
+import { OwedUnlinks } from "./owed-unlinks.js";
+import { isDirectoryMode, isLinkMode, isRegularMode, kindOf, toFileStat } from "./sftp-modes.js";
+import { CHUNK_BYTES, PIPELINE_DEPTH, readWholeFile } from "./sftp-read.js";
 import type { SftpSession } from "./sftp-session.js";
-import { sshUtils as utils } from "./ssh2-runtime.js";
+import { forEachLimited, tempNameFor, writeTempFile } from "./sftp-write.js";
 
-const { STATUS_CODE } = utils.sftp;
-/**
- * Bytes per SFTP read/write request: OpenSSH's limit (`limits@openssh.com`, 255 KiB). ssh2 splits
- * requests larger than a server's advertised limit, so this is safe for any server; on loopback
- * it roughly doubles upload throughput over 32 KiB requests (bench: ~230 -> ~420 MB/s).
- */
-const CHUNK_BYTES = 261_120;
-/** Requests kept in flight for one file (4 MiB), so transfers are not bound by round trips. */
-const PIPELINE_DEPTH = 16;
 /** Requests kept in flight by fastGet/fastPut. */
 const TRANSFER_CONCURRENCY = 16;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
 
-function kindOf(mode: number): DirEntry["type"] {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return "file";
-    case S_IFDIR:
-      return "directory";
-    case S_IFLNK:
-      return "symlink";
-    default:
-      return "other";
+/** The default of {@link ReadFileOptions.maxBytes}: 64 MiB. */
+export const DEFAULT_MAX_READ_BYTES: number = 64 * 1024 * 1024;
+
+function checkMaxBytes(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_READ_BYTES;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw invalidArgument("maxBytes must be a whole number of bytes (0 or more).", { maxBytes: value });
   }
+  // One Buffer holds the whole file; Node cannot allocate more than this.
+  const limit = 2 ** 32;
+  if (value > limit) throw invalidArgument(`maxBytes must be at most ${limit} bytes.`, { maxBytes: value });
+  return value;
 }
 
-function tempNameFor(path: string): string {
-  return posix.join(posix.dirname(path), `.${posix.basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-}
-
-/** Runs `worker` over `items` with at most `limit` in flight. */
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  worker: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const run = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await worker(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-}
+/** A path that ends in `/`, `/.` or `/..`. */
+const NAMES_DIRECTORY_ITSELF = /\/(\.{1,2})?\/*$/;
 
 /**
  * File operations over SFTP. Nothing here builds shell strings: paths travel as SFTP
- * arguments, so no name can be misread as a command.
+ * arguments, so no name can be misread as a command. Paths go to the server as given (`..`
+ * included), so they mean what they mean on the machine, through its symbolic links.
  */
 export class SftpFiles {
+  private readonly owedUnlinks: OwedUnlinks;
+  private realHome: string | undefined;
+
   constructor(
     private readonly session: SftpSession,
     private readonly homeDir: () => string,
-  ) {}
+  ) {
+    this.owedUnlinks = new OwedUnlinks(session);
+  }
 
-  async readFileBuffer(path: string): Promise<Uint8Array> {
+  /** Temp files whose removal is still owed (a write failed with the connection); for tests. */
+  get owedCleanups(): number {
+    return this.owedUnlinks.size;
+  }
+
+  async readFileBuffer(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
     const target = checkRemotePath(path);
-    const handle = await this.session.call<Buffer>("open", (s, done) => s.open(target, "r", done), {
-      path: target,
-    });
+    const maxBytes = checkMaxBytes(checkOptionsObject(options, "readFile options").maxBytes);
     try {
-      const attrs = await this.session.call<Stats>("fstat", (s, done) => s.fstat(handle, done), {
+      // Reads are idempotent: when the session closes midway the whole read starts again from
+      // the open on a fresh session (its handles mean nothing on any other).
+      return await this.session.operation("readFile", (scope) => readWholeFile(scope, target, maxBytes), {
+        idempotent: true,
         path: target,
       });
-      if ((attrs.mode & S_IFMT) === S_IFDIR) {
-        throw new SandboxError("is_a_directory", `readFile: ${target} is a directory.`, {
-          details: { path: target },
-        });
+    } catch (error) {
+      // Some servers refuse to open a directory at all (OpenSSH opens it and fstat tells).
+      if (isSandboxError(error, "io_error") || isSandboxError(error, "permission_denied")) {
+        const entry = await this.statOrUndefined(target).catch(() => undefined);
+        if (entry && isDirectoryMode(entry.mode)) {
+          throw new SandboxError("is_a_directory", `readFile: ${target} is a directory.`, {
+            details: { path: target },
+          });
+        }
       }
-      return await this.readAll(handle, attrs.size, target);
-    } finally {
-      this.closeHandle(handle);
+      throw error;
     }
   }
 
-  async readFile(path: string): Promise<string> {
-    return Buffer.from(await this.readFileBuffer(path)).toString("utf8");
+  async readFile(path: string, options?: ReadFileOptions): Promise<string> {
+    return Buffer.from(await this.readFileBuffer(path, options)).toString("utf8");
   }
 
   async writeFile(path: string, data: string | Uint8Array, options: WriteFileOptions = {}): Promise<void> {
@@ -108,32 +104,32 @@ export class SftpFiles {
         ? Buffer.from(data, "utf8")
         : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const existing = await this.lstatOrUndefined(target);
-    if (existing && (existing.mode & S_IFMT) === S_IFDIR) {
+    if (existing && isDirectoryMode(existing.mode)) {
       throw new SandboxError("is_a_directory", `writeFile: ${target} is a directory.`, {
         details: { path: target },
       });
     }
     // Replacing a file keeps its permissions, as editors do.
-    if (mode === undefined && existing && (existing.mode & S_IFMT) === S_IFREG) mode = existing.mode & 0o7777;
+    if (mode === undefined && existing && isRegularMode(existing.mode)) mode = existing.mode & 0o7777;
     const temp = tempNameFor(target);
-    const handle = await this.openForCreate(temp, mode);
     let renamed = false;
     try {
-      try {
-        await this.writeAll(handle, bytes, target);
-        // The server's umask applied at open; set the mode exactly.
-        if (mode !== undefined)
-          await this.session.call("fchmod", (s, done) => s.fchmod(handle, mode, done), { path: target });
-      } finally {
-        await this.session.call("close", (s, done) => s.close(handle, done), {
+      const write = (): Promise<void> =>
+        this.session.operation("writeFile", (scope) => writeTempFile(scope, temp, bytes, mode), {
           path: target,
-          idempotent: false,
         });
+      try {
+        await write();
+      } catch (error) {
+        if (!isSandboxError(error, "not_found")) throw error;
+        await this.mkdirRecursive(posix.dirname(target));
+        await write();
       }
       await this.replace(temp, target);
       renamed = true;
     } finally {
-      if (!renamed) this.unlinkQuietly(temp);
+      // Owed, not just tried: after a connection loss the temp file is removed on reconnect.
+      if (!renamed) this.owedUnlinks.add(temp);
     }
   }
 
@@ -142,7 +138,7 @@ export class SftpFiles {
     const link = await this.session.call<Stats>("lstat", (s, done) => s.lstat(target, done), {
       path: target,
     });
-    if ((link.mode & S_IFMT) !== S_IFLNK) return toFileStat(link, false);
+    if (!isLinkMode(link.mode)) return toFileStat(link, false);
     try {
       return toFileStat(
         await this.session.call<Stats>("stat", (s, done) => s.stat(target, done), { path: target }),
@@ -165,7 +161,7 @@ export class SftpFiles {
       // OpenSSH maps ENOTDIR to "no such file", so look at what is there.
       if (isSandboxError(error, "io_error") || isSandboxError(error, "not_found")) {
         const entry = await this.lstatOrUndefined(target);
-        if (entry && (entry.mode & S_IFMT) !== S_IFDIR) {
+        if (entry && !isDirectoryMode(entry.mode)) {
           throw new SandboxError("not_a_directory", `readdir: ${target} is not a directory.`, {
             details: { path: target },
           });
@@ -195,35 +191,49 @@ export class SftpFiles {
   }
 
   async rm(path: string, options: RmOptions = {}): Promise<void> {
-    const target = checkRemotePath(path);
+    const given = checkRemotePath(path);
     checkOptionsObject(options, "rm options");
     checkOptionalBoolean(options.recursive, "recursive");
     checkOptionalBoolean(options.force, "force");
-    if (target === "/" || target === this.homeDir()) {
-      throw invalidArgument(
-        `rm refuses to remove ${target === "/" ? "the root directory" : "the home directory"}.`,
-        {
-          path: target,
-        },
-      );
+    const refuse = (target: string): void => {
+      if (target === "/" || target === this.homeDir() || target === this.realHome) {
+        throw invalidArgument(
+          `rm refuses to remove ${target === "/" ? "the root directory" : "the home directory"}.`,
+          { path: given },
+        );
+      }
+    };
+    refuse(given);
+    let target: string;
+    try {
+      // Decide on what the path names on the machine (through links and `..`), not on its text.
+      // A path ending in `/`, `/.` or `/..` names a directory itself, through a final link too.
+      target = NAMES_DIRECTORY_ITSELF.test(path)
+        ? await this.realpath(given)
+        : await this.resolveParent(given);
+    } catch (error) {
+      if (options?.force && isSandboxError(error, "not_found")) return;
+      throw error;
     }
+    this.realHome ??= await this.realpath(this.homeDir()).catch(() => undefined);
+    refuse(target);
     const entry = await this.lstatOrUndefined(target);
     if (!entry) {
       if (options?.force) return;
-      throw new SandboxError("not_found", `rm: no such file or directory: ${target}.`, {
-        details: { path: target },
+      throw new SandboxError("not_found", `rm: no such file or directory: ${given}.`, {
+        details: { path: given },
       });
     }
-    if ((entry.mode & S_IFMT) !== S_IFDIR) {
+    if (!isDirectoryMode(entry.mode)) {
       await this.unlink(target, options?.force);
       return;
     }
     if (!options?.recursive) {
       throw new SandboxError(
         "is_a_directory",
-        `rm: ${target} is a directory; pass { recursive: true } to remove it.`,
+        `rm: ${given} is a directory; pass { recursive: true } to remove it.`,
         {
-          details: { path: target },
+          details: { path: given },
         },
       );
     }
@@ -251,18 +261,22 @@ export class SftpFiles {
     if (!info.isFile()) throw invalidArgument(`uploadFile: ${local} is not a regular file.`);
     const temp = tempNameFor(target);
     const put = (): Promise<void> =>
-      this.session.withSession(
+      this.session.operation(
         "upload",
-        (sftp) =>
-          new Promise<void>((resolve, reject) =>
-            sftp.fastPut(
-              local,
-              temp,
-              { concurrency: TRANSFER_CONCURRENCY, chunkSize: CHUNK_BYTES, mode: info.mode & 0o777 },
-              (error) => (error ? reject(error) : resolve()),
-            ),
+        (scope) =>
+          scope.transfer(
+            (sftp) =>
+              new Promise<void>((resolve, reject) =>
+                sftp.fastPut(
+                  local,
+                  temp,
+                  { concurrency: TRANSFER_CONCURRENCY, chunkSize: CHUNK_BYTES, mode: info.mode & 0o777 },
+                  (error) => (error ? reject(error) : resolve()),
+                ),
+              ),
+            target,
           ),
-        target,
+        { path: target },
       );
     let renamed = false;
     try {
@@ -276,7 +290,7 @@ export class SftpFiles {
       await this.replace(temp, target);
       renamed = true;
     } finally {
-      if (!renamed) this.unlinkQuietly(temp);
+      if (!renamed) this.owedUnlinks.add(temp);
     }
   }
 
@@ -292,18 +306,23 @@ export class SftpFiles {
     await mkdirLocal(localDirname(local), { recursive: true });
     const temp = `${local}.${randomBytes(6).toString("hex")}.part`;
     try {
-      await this.session.withSession(
+      // Idempotent: a session lost midway means the download starts again into the same temp file.
+      await this.session.operation(
         "download",
-        (sftp) =>
-          new Promise<void>((resolve, reject) =>
-            sftp.fastGet(
-              source,
-              temp,
-              { concurrency: TRANSFER_CONCURRENCY, chunkSize: CHUNK_BYTES },
-              (error) => (error ? reject(error) : resolve()),
-            ),
+        (scope) =>
+          scope.transfer(
+            (sftp) =>
+              new Promise<void>((resolve, reject) =>
+                sftp.fastGet(
+                  source,
+                  temp,
+                  { concurrency: TRANSFER_CONCURRENCY, chunkSize: CHUNK_BYTES },
+                  (error) => (error ? reject(error) : resolve()),
+                ),
+              ),
+            source,
           ),
-        source,
+        { idempotent: true, path: source },
       );
       await renameLocal(temp, local);
     } catch (error) {
@@ -313,87 +332,6 @@ export class SftpFiles {
   }
 
   // --- helpers ---------------------------------------------------------------------------
-
-  private async readAll(handle: Buffer, size: number, path: string): Promise<Buffer> {
-    const readAt = (buffer: Buffer, offset: number, length: number, position: number): Promise<number> =>
-      this.session
-        .call<number>(
-          "read",
-          (s, done) => s.read(handle, buffer, offset, length, position, (error, bytes) => done(error, bytes)),
-          {
-            path,
-          },
-        )
-        .catch((error: unknown) => {
-          if (isSandboxError(error) && error.details.sftpStatus === STATUS_CODE.EOF) return 0;
-          throw error;
-        });
-    const buffer = Buffer.allocUnsafe(size);
-    let end = size;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < end) {
-        const start = next;
-        const length = Math.min(CHUNK_BYTES, end - start);
-        next += length;
-        let done = 0;
-        while (done < length) {
-          const got = await readAt(buffer, start + done, length - done, start + done);
-          if (got === 0) {
-            end = Math.min(end, start + done); // the file shrank while being read
-            break;
-          }
-          done += got;
-        }
-      }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(PIPELINE_DEPTH, Math.ceil(size / CHUNK_BYTES)) }, worker),
-    );
-    if (size > 0) return buffer.subarray(0, end);
-    // Size 0 may be a pseudo-file (/proc) whose size is unknown: read until EOF.
-    const parts: Buffer[] = [];
-    for (let position = 0; ; ) {
-      const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-      const got = await readAt(chunk, 0, CHUNK_BYTES, position);
-      if (got === 0) break;
-      parts.push(chunk.subarray(0, got));
-      position += got;
-    }
-    return Buffer.concat(parts);
-  }
-
-  private async writeAll(handle: Buffer, bytes: Buffer, path: string): Promise<void> {
-    const offsets: number[] = [];
-    for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) offsets.push(offset);
-    await forEachLimited(offsets, PIPELINE_DEPTH, (offset) =>
-      this.session.call(
-        "write",
-        (s, done) =>
-          s.write(handle, bytes, offset, Math.min(CHUNK_BYTES, bytes.length - offset), offset, done),
-        { path },
-      ),
-    );
-  }
-
-  private async openForCreate(path: string, mode: number | undefined): Promise<Buffer> {
-    const open = (): Promise<Buffer> =>
-      this.session.call<Buffer>(
-        "open",
-        (s, done) => s.open(path, "wx", mode === undefined ? {} : { mode }, done),
-        {
-          path,
-          idempotent: false,
-        },
-      );
-    try {
-      return await open();
-    } catch (error) {
-      if (!isSandboxError(error, "not_found")) throw error;
-      await this.mkdirRecursive(posix.dirname(path));
-      return await open();
-    }
-  }
 
   /** Renames `from` onto `to`, replacing a file there. */
   private async replace(from: string, to: string): Promise<void> {
@@ -412,7 +350,7 @@ export class SftpFiles {
       return;
     } catch (error) {
       const existing = isSandboxError(error, "io_error") ? await this.lstatOrUndefined(to) : undefined;
-      if (!existing || (existing.mode & S_IFMT) === S_IFDIR) throw error;
+      if (!existing || isDirectoryMode(existing.mode)) throw error;
     }
     // Plain SFTP rename refuses to replace: move the old file aside, rename, then drop it.
     // Not atomic, but the old content survives any failure in between.
@@ -433,7 +371,7 @@ export class SftpFiles {
       });
       throw error;
     }
-    this.unlinkQuietly(aside);
+    this.owedUnlinks.add(aside);
   }
 
   private async lstatOrUndefined(path: string): Promise<Stats | undefined> {
@@ -452,7 +390,7 @@ export class SftpFiles {
       if (!isSandboxError(error, "io_error")) throw error;
       const entry = await this.lstatOrUndefined(path);
       if (!entry) throw error;
-      if ((entry.mode & S_IFMT) === S_IFDIR) {
+      if (isDirectoryMode(entry.mode)) {
         if (tolerateExisting) return;
         throw new SandboxError("already_exists", `mkdir: ${path} already exists.`, { details: { path } });
       }
@@ -480,10 +418,30 @@ export class SftpFiles {
     }
   }
 
-  private unlinkQuietly(path: string): void {
-    this.session
-      .call("unlink", (s, done) => s.unlink(path, done), { path, idempotent: false })
-      .catch(() => {});
+  private async statOrUndefined(path: string): Promise<Stats | undefined> {
+    try {
+      return await this.session.call<Stats>("stat", (s, done) => s.stat(path, done), { path });
+    } catch (error) {
+      if (isSandboxError(error, "not_found")) return undefined;
+      throw error;
+    }
+  }
+
+  /** The server's canonical form of `path` (links and `..` resolved). */
+  private realpath(path: string): Promise<string> {
+    return this.session.call<string>("realpath", (s, done) => s.realpath(path, done), { path });
+  }
+
+  /**
+   * `path` with its directory part resolved by the server (links and `..`), its last name kept
+   * as is (rm acts on a link, not on what it points to). A last name `..` is resolved too.
+   */
+  private async resolveParent(path: string): Promise<string> {
+    if (path === "/") return path;
+    const name = posix.basename(path);
+    if (name === "..") return await this.realpath(path);
+    const parent = await this.realpath(posix.dirname(path));
+    return parent === "/" ? `/${name}` : `${parent}/${name}`;
   }
 
   /** Removes a directory tree: lists it level by level, then deletes files, then directories deepest first. */
@@ -516,22 +474,4 @@ export class SftpFiles {
       });
     }
   }
-
-  private closeHandle(handle: Buffer): void {
-    this.session
-      .call("close", (s: SFTPWrapper, done) => s.close(handle, done), { idempotent: false })
-      .catch(() => {});
-  }
-}
-
-function toFileStat(stats: Stats, isSymbolicLink: boolean): FileStat {
-  const type = stats.mode & S_IFMT;
-  return {
-    isFile: type === S_IFREG,
-    isDirectory: type === S_IFDIR,
-    isSymbolicLink,
-    size: stats.size,
-    mtime: new Date(stats.mtime * 1000),
-    mode: stats.mode & 0o7777,
-  };
 }

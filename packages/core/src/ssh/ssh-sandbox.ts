@@ -5,6 +5,7 @@ import type {
   ExecResult,
   FileStat,
   MkdirOptions,
+  ReadFileOptions,
   RmOptions,
   Sandbox,
   WriteFileOptions,
@@ -95,12 +96,12 @@ export class SshSandbox implements Sandbox {
     );
   }
 
-  readFile(path: string): Promise<string> {
-    return this.#held(() => this.#files.readFile(path));
+  readFile(path: string, options?: ReadFileOptions): Promise<string> {
+    return this.#held(() => this.#files.readFile(path, options));
   }
 
-  readFileBuffer(path: string): Promise<Uint8Array> {
-    return this.#held(() => this.#files.readFileBuffer(path));
+  readFileBuffer(path: string, options?: ReadFileOptions): Promise<Uint8Array> {
+    return this.#held(() => this.#files.readFileBuffer(path, options));
   }
 
   writeFile(path: string, data: string | Uint8Array, options?: WriteFileOptions): Promise<void> {

@@ -1,0 +1,187 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  describeWithSshd,
+  expectSandboxError,
+  hasAsyncssh,
+  remainingProcesses,
+  type SshdServer,
+  startAsyncsshServer,
+  startSshd,
+} from "@exedev-sandbox/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectSandbox, type SshSandbox } from "../index.js";
+
+const scratch = mkdtempSync(join(tmpdir(), "exedev-sftp-servers-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const knownHosts = () => join(scratch, `known_hosts-${randomBytes(4).toString("hex")}`);
+
+async function elapsed<T>(promise: Promise<T>): Promise<{ error: unknown; ms: number }> {
+  const started = Date.now();
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { error, ms: Date.now() - started };
+}
+
+describeWithSshd("SFTP on servers that do not cooperate (OpenSSH variants)", () => {
+  it("gives timeout within sftpTimeoutMs when the server never answers the SFTP INIT, and leaks no slot", async () => {
+    const server = await startSshd({ sftpSubsystem: "/bin/sleep 1000" });
+    const sandbox = await connectSandbox({ ...server.connectOptions(), sftpTimeoutMs: 1000, maxChannels: 3 });
+    try {
+      // maxChannels 3 leaves 2 work slots: a leaked slot per attempt would block exec by the third.
+      for (let i = 0; i < 4; i++) {
+        const { error, ms } = await elapsed(sandbox.readFile("/etc/hostname"));
+        expect((error as { code?: string }).code, String(error)).toBe("timeout");
+        expect(ms).toBeGreaterThanOrEqual(900);
+        expect(ms).toBeLessThan(2000);
+      }
+      const { stdout } = await sandbox.exec("echo still-works", { timeoutMs: 10_000 });
+      expect(stdout).toBe("still-works\n");
+    } finally {
+      await sandbox.close();
+      await server.stop();
+    }
+  });
+
+  it("fails file calls with unsupported when there is no SFTP subsystem, and leaks no session", async () => {
+    const server = await startSshd({ sftpSubsystem: false });
+    const sandbox = await connectSandbox(server.connectOptions());
+    try {
+      const home = sandbox.homeDir;
+      for (let i = 0; i < 30; i++) {
+        const call = [
+          () => sandbox.readFile("/etc/hostname"),
+          () => sandbox.writeFile(`${home}/no-sftp.txt`, "x"),
+          () => sandbox.readdir(home),
+        ][i % 3] as () => Promise<unknown>;
+        const { error, ms } = await elapsed(call());
+        expect((error as { code?: string }).code, String(error)).toBe("unsupported");
+        expect((error as { retryable?: boolean }).retryable).toBe(false);
+        expect(ms).toBeLessThan(3000);
+      }
+      // Commands still run, and a timed-out one is still killed (the kill needs a free session).
+      expect((await sandbox.exec("echo alive")).stdout).toBe("alive\n");
+      const tag = `no-sftp-${randomBytes(4).toString("hex")}`;
+      const started = Date.now();
+      const result = await sandbox.exec(`sleep 600; echo ${tag}`, { timeoutMs: 500 });
+      expect(result.exitCode).toBe(124);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(await remainingProcesses(sandbox, tag)).toBe("");
+      expect(server.logs()).not.toMatch(/no more sessions/);
+    } finally {
+      await sandbox.close();
+      await server.stop();
+    }
+  });
+});
+
+describeWithSshd("SFTP paths and sizes against OpenSSH", () => {
+  let server: SshdServer;
+  let sandbox: SshSandbox;
+  let base: string;
+  beforeAll(async () => {
+    server = await startSshd();
+    sandbox = await connectSandbox(server.connectOptions());
+    base = `${sandbox.homeDir}/sftp-paths-${randomBytes(3).toString("hex")}`;
+    await sandbox.mkdir(base, { recursive: true });
+  });
+  afterAll(async () => {
+    await sandbox?.exec(`rm -rf '${base}'`).catch(() => {});
+    await sandbox?.close();
+    await server?.stop();
+  });
+
+  it("means by `..` what the machine means: link/.. is the link target's parent", async () => {
+    // ly -> x/y, and a chain: lz -> ly2 -> x/y/z
+    await sandbox.exec(
+      `cd '${base}' && mkdir -p x/y/z && echo base > victim && echo x > x/victim && ln -s x/y ly && ln -s x/y/z ly2 && ln -s ly2 lz`,
+    );
+    const shell = (await sandbox.exec(`cat '${base}/ly/../victim'`)).stdout;
+    expect(shell).toBe("x\n"); // what the VM's shell means
+    expect(await sandbox.readFile(`${base}/ly/../victim`)).toBe("x\n");
+    // Through two links: lz/.. is x/y, so lz/../../victim is x/victim.
+    expect(await sandbox.readFile(`${base}/lz/../../victim`)).toBe("x\n");
+    await sandbox.writeFile(`${base}/lz/../written`, "w");
+    expect((await sandbox.exec(`cat '${base}/x/y/written'`)).stdout).toBe("w");
+    expect(await sandbox.exists(`${base}/written`)).toBe(false);
+    await sandbox.rm(`${base}/ly/../victim`);
+    expect((await sandbox.exec(`cat '${base}/victim'; test -e '${base}/x/victim' || echo gone`)).stdout).toBe(
+      "base\ngone\n",
+    );
+    const listed = (await sandbox.readdir(`${base}/ly/..`)).map((entry) => entry.name);
+    expect(listed).toEqual(["y"]);
+  });
+
+  it("keeps rm's refusals meaningful through `..` and links", async () => {
+    const home = sandbox.homeDir;
+    const name = base.slice(home.length + 1);
+    await sandbox.exec(`cd '${base}' && mkdir -p deep/er && ln -s '${home}' homelink && ln -s / rootlink`);
+    await expectSandboxError(sandbox.rm(`${base}/..`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(sandbox.rm(`${base}/deep/er/../../..`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(sandbox.rm(`${base}/homelink/.`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(sandbox.rm(`${base}/rootlink/..`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(sandbox.rm(`${home}/${name}/../`, { recursive: true }), "invalid_argument");
+    // The links themselves can go: rm acts on a link, not on what it points to.
+    await sandbox.rm(`${base}/homelink`);
+    await sandbox.rm(`${base}/rootlink`);
+    expect(await sandbox.exists(`${home}/${name}/deep/er`)).toBe(true);
+  });
+
+  it("rejects unpaired surrogates in paths as invalid_argument before any I/O", async () => {
+    for (const bad of [`${base}/a\uD800b`, `${base}/\uDC00`, `${base}/end\uD83D`]) {
+      await expectSandboxError(sandbox.writeFile(bad, "x"), "invalid_argument");
+      await expectSandboxError(sandbox.readFile(bad), "invalid_argument");
+      await expectSandboxError(sandbox.rm(bad, { force: true }), "invalid_argument");
+    }
+    expect(await sandbox.readdir(base)).toEqual(
+      expect.not.arrayContaining([expect.objectContaining({ name: expect.stringContaining("\uFFFD") })]),
+    );
+    // A real pair is fine.
+    await sandbox.writeFile(`${base}/emoji-\uD83D\uDE00`, "ok");
+    expect(await sandbox.readFile(`${base}/emoji-😀`)).toBe("ok");
+  });
+
+  it("caps reads: /dev/zero and a 100 GiB sparse file fail too_large, fast, with the limit in details", async () => {
+    const zero = await elapsed(sandbox.readFileBuffer("/dev/zero", { maxBytes: 8 * 1024 * 1024 }));
+    expect((zero.error as { code?: string }).code, String(zero.error)).toBe("too_large");
+    expect((zero.error as { details: Record<string, unknown> }).details.maxBytes).toBe(8 * 1024 * 1024);
+    const zeroDefault = await elapsed(sandbox.readFile("/dev/zero"));
+    expect((zeroDefault.error as { code?: string }).code).toBe("too_large");
+    expect((zeroDefault.error as { details: Record<string, unknown> }).details.maxBytes).toBe(
+      64 * 1024 * 1024,
+    );
+    expect(zeroDefault.ms).toBeLessThan(20_000);
+    await sandbox.exec(`truncate -s 100G '${base}/sparse'`);
+    const sparse = await elapsed(sandbox.readFileBuffer(`${base}/sparse`));
+    expect((sparse.error as { code?: string }).code, String(sparse.error)).toBe("too_large");
+    expect((sparse.error as { details: Record<string, unknown> }).details.size).toBe(100 * 1024 ** 3);
+    expect(sparse.ms).toBeLessThan(2000);
+    // At the limit is fine; one byte over is not.
+    await sandbox.writeFile(`${base}/ten`, "0123456789");
+    expect(await sandbox.readFile(`${base}/ten`, { maxBytes: 10 })).toBe("0123456789");
+    await expectSandboxError(sandbox.readFile(`${base}/ten`, { maxBytes: 9 }), "too_large");
+    await expectSandboxError(sandbox.readFile(`${base}/ten`, { maxBytes: -1 }), "invalid_argument");
+    await expectSandboxError(sandbox.readFile(`${base}/ten`, { maxBytes: 1.5 }), "invalid_argument");
+  });
+});
+
+describe.runIf(hasAsyncssh())("SFTP on a server that refuses to open directories (asyncssh)", () => {
+  it("reports is_a_directory for readFile of a directory", async () => {
+    const server = await startAsyncsshServer();
+    const sandbox = await connectSandbox({ ...server.connectOptions(), knownHostsPath: knownHosts() });
+    try {
+      const dir = mkdtempSync(join(scratch, "dir-"));
+      // asyncssh's own answer is a generic failure, not a status that says "directory".
+      await expectSandboxError(sandbox.readFile(dir), "is_a_directory");
+      await expectSandboxError(sandbox.readFileBuffer(dir), "is_a_directory");
+      await expectSandboxError(sandbox.readFile(join(dir, "missing")), "not_found");
+    } finally {
+      await sandbox.close();
+      await server.stop();
+    }
+  });
+});

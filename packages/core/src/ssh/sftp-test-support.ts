@@ -1,0 +1,143 @@
+// Helpers shared by the SFTP fault tests (not part of the build).
+import type { Forwarder } from "@exedev-sandbox/testing";
+import type { Sandbox } from "../sandbox.js";
+
+/** Codes a call may end with when the connection under it was cut. */
+export const CONNECTION_LOSS_CODES: ReadonlySet<string> = new Set(["connection_failed", "sandbox_died"]);
+
+/** A file's content that names the file on every byte run, so a read from another file shows. */
+export function identifyingContent(index: number, bytes: number): string {
+  const unit = `<file-${String(index).padStart(3, "0")}>`;
+  return unit.repeat(Math.ceil(bytes / unit.length)).slice(0, bytes);
+}
+
+/** What a round of the cross-file race saw. */
+export interface RaceTally {
+  rounds: number;
+  /** Reads that resolved with bytes that are not the file's own: the defect. */
+  wrongContent: number;
+  /** Reads that rejected with a code other than a connection-loss code. */
+  wrongCodes: string[];
+  /** Reads that resolved with their own content. */
+  correct: number;
+  /** Reads that rejected with a connection-loss code. */
+  connectionErrors: number;
+}
+
+/**
+ * Runs `rounds` rounds of: `files.length` concurrent `readFile`s of different files, the path cut
+ * under them after a varying delay. Every read must either resolve with its own file's content or
+ * reject with a connection-loss code.
+ */
+export async function raceReadsAgainstCuts(
+  sandbox: Sandbox,
+  hop: Forwarder,
+  files: ReadonlyArray<{ path: string; content: string }>,
+  rounds: number,
+): Promise<RaceTally> {
+  const tally: RaceTally = { rounds, wrongContent: 0, wrongCodes: [], correct: 0, connectionErrors: 0 };
+  for (let round = 0; round < rounds; round++) {
+    const reads = files.map((file) =>
+      sandbox.readFile(file.path).then(
+        (text) => ({ file, text, error: undefined as unknown }),
+        (error: unknown) => ({ file, text: undefined, error }),
+      ),
+    );
+    // Vary the moment of the cut: before the opens, between open and reads, during reads.
+    const delayMs = round % 7;
+    if (delayMs === 0) await new Promise((resolve) => setImmediate(resolve));
+    else await new Promise((resolve) => setTimeout(resolve, delayMs));
+    hop.cut();
+    for (const outcome of await Promise.all(reads)) {
+      if (outcome.error === undefined) {
+        if (outcome.text === outcome.file.content) tally.correct++;
+        else tally.wrongContent++;
+      } else {
+        const code = (outcome.error as { code?: string }).code ?? String(outcome.error);
+        if (CONNECTION_LOSS_CODES.has(code)) tally.connectionErrors++;
+        else tally.wrongCodes.push(`${code}: ${(outcome.error as Error).message}`);
+      }
+    }
+  }
+  return tally;
+}
+
+/** What the write race saw. */
+export interface WriteRaceTally {
+  rounds: number;
+  /** Writes that resolved. */
+  written: number;
+  /** Writes that rejected with a connection-loss code. */
+  connectionErrors: number;
+  /** Writes that rejected otherwise. */
+  wrongCodes: string[];
+  /** Targets that were neither their old nor their new content after a round. */
+  partial: string[];
+  /** Temp files still there once the connection was back (after up to 5 s). */
+  leftoverTemps: string[];
+}
+
+/**
+ * Runs `rounds` rounds of `count` concurrent `writeFile`s (each replacing a file of known
+ * content with new content of another size), the path cut under them after a varying delay.
+ * After each round every target must be exactly its old or its new content; at the end no temp
+ * file may be left once the connection is back.
+ */
+export async function raceWritesAgainstCuts(
+  sandbox: Sandbox,
+  hop: Forwarder,
+  dir: string,
+  count: number,
+  rounds: number,
+): Promise<WriteRaceTally> {
+  const tally: WriteRaceTally = {
+    rounds,
+    written: 0,
+    connectionErrors: 0,
+    wrongCodes: [],
+    partial: [],
+    leftoverTemps: [],
+  };
+  const targets = Array.from({ length: count }, (_, i) => `${dir}/target-${i}.txt`);
+  const current = targets.map((_, i) => identifyingContent(i, 1000));
+  for (const [i, target] of targets.entries()) await sandbox.writeFile(target, current[i] as string);
+  for (let round = 0; round < rounds; round++) {
+    const next = targets.map(
+      (_, i) => `round ${round} ${identifyingContent(i, [50, 90_000, 600_000][(round + i) % 3] as number)}`,
+    );
+    const writes = targets.map((target, i) =>
+      sandbox.writeFile(target, next[i] as string).then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    );
+    const delayMs = round % 6;
+    if (delayMs === 0) await new Promise((resolve) => setImmediate(resolve));
+    else await new Promise((resolve) => setTimeout(resolve, delayMs));
+    hop.cut();
+    const outcomes = await Promise.all(writes);
+    for (const [i, error] of outcomes.entries()) {
+      if (error === undefined) tally.written++;
+      else {
+        const code = (error as { code?: string }).code ?? String(error);
+        if (CONNECTION_LOSS_CODES.has(code)) tally.connectionErrors++;
+        else tally.wrongCodes.push(`${code}: ${(error as Error).message}`);
+      }
+      const now = await sandbox.readFile(targets[i] as string);
+      if (now === next[i]) current[i] = now;
+      else if (now !== current[i])
+        tally.partial.push(`round ${round} target ${i}: ${now.length} bytes, ${now.slice(0, 40)}`);
+      else if (error === undefined)
+        tally.partial.push(`round ${round} target ${i}: resolved but old content`);
+    }
+  }
+  const temps = async (): Promise<string[]> =>
+    (await sandbox.readdir(dir)).map((entry) => entry.name).filter((name) => name.endsWith(".tmp"));
+  let left = await temps();
+  for (let i = 0; i < 50 && left.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    left = await temps();
+  }
+  tally.leftoverTemps = left;
+  return tally;
+}
