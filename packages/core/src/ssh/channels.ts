@@ -6,7 +6,7 @@ import { abortedError, sleep } from "./semaphore.js";
 /** How long a refused channel open keeps being retried before it is reported. */
 const OPEN_RETRY_WINDOW_MS = 60_000;
 
-export { type ChannelPermit, ChannelSlots } from "./channel-slots.js";
+export { ChannelSlots } from "./channel-slots.js";
 
 /** The connection went away while opening a channel; the caller decides what that means. */
 export class ConnectionGone extends Error {}
