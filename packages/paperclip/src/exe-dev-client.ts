@@ -92,14 +92,11 @@ export function createVmSandbox(
   cloneFrom: string | undefined,
 ): Promise<ExeDevSandbox> {
   const { config, api, ssh } = client;
-  const source = cloneFrom === undefined ? { create: newVmOptions(config, name) } : { cloneFrom };
-  return createExeDevSandbox({
-    ...ssh,
-    ...source,
-    clone: { name, cpu: config.cpu, memory: config.memory, disk: config.disk },
-    cleanup: true,
-    api,
-  });
+  const source =
+    cloneFrom === undefined
+      ? { create: newVmOptions(config, name) }
+      : { cloneFrom, clone: { name, cpu: config.cpu, memory: config.memory, disk: config.disk } };
+  return createExeDevSandbox({ ...ssh, ...source, cleanup: true, api });
 }
 
 /** Connects to an existing VM by its record. */

@@ -1,4 +1,3 @@
-import { posix } from "node:path";
 import type { z } from "zod";
 import { isSandboxError, type SandboxErrorCode } from "../errors.js";
 import type { Sandbox } from "../sandbox.js";
@@ -40,12 +39,27 @@ export interface ToolSpec<Input = unknown, Output extends object = object> {
 /** Default cap on text returned to a model. */
 export const DEFAULT_MAX_OUTPUT_CHARS = 30_000;
 
-/** Resolves a path the model gave against the working directory. */
+/** An absolute path without empty or `.` segments; `..` is left for the machine to resolve. */
+function tidy(path: string): string {
+  const kept = path.split("/").filter((segment) => segment !== "" && segment !== ".");
+  return `/${kept.join("/")}`;
+}
+
+/** `rel` under `base`, as text: `..` is left for the machine to resolve (through links). */
+function under(base: string, rel: string): string {
+  return tidy(`${base}/${rel}`);
+}
+
+/**
+ * Resolves a path the model gave against the working directory. `..` is kept, never resolved as
+ * text: with `link -> a/b`, `link/../x` is `a/x` on the machine, as the model's shell sees it
+ * (the sandbox tidies `//` and `.` and sends the rest as written).
+ */
 export function resolveToolPath(sandbox: Sandbox, path: string, context: ToolRunContext | undefined): string {
   const base = context?.cwd ?? sandbox.homeDir;
   if (path === "~") return sandbox.homeDir;
-  if (path.startsWith("~/")) return posix.join(sandbox.homeDir, path.slice(2));
-  return path.startsWith("/") ? posix.normalize(path) : posix.join(base, path);
+  if (path.startsWith("~/")) return under(sandbox.homeDir, path.slice(2));
+  return path.startsWith("/") ? tidy(path) : under(base, path);
 }
 
 /** Keeps the head and tail of long text, with a marker saying how much was cut. */

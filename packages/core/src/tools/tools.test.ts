@@ -88,6 +88,17 @@ describeWithSshd("framework-neutral tools on OpenSSH", () => {
     expect(part.text).toContain("lines 2-2 of 3");
   });
 
+  it("resolves .. in a model's path as the machine does: through links, not as text", async () => {
+    await sandbox.mkdir(`${cwd}/x/y`, { recursive: true });
+    await sandbox.exec(`ln -s x/y ${cwd}/ly`);
+    const written = await writeFileTool.run(sandbox, { path: "./ly/../via-link.txt", content: "v" }, ctx());
+    expect(written).toMatchObject({ ok: true, path: `${cwd}/ly/../via-link.txt` });
+    // The shell's meaning: ly/.. is x, not the working directory.
+    expect((await sandbox.exec(`cat ly/../via-link.txt`, { cwd })).stdout).toBe("v");
+    expect(await sandbox.exists(`${cwd}/x/via-link.txt`)).toBe(true);
+    expect(await sandbox.exists(`${cwd}/via-link.txt`)).toBe(false);
+  });
+
   it("gives the model readable errors for missing, binary and out-of-range files", async () => {
     const missing = await readFileTool.run(sandbox, { path: "nope.txt" }, ctx());
     expect(missing).toMatchObject({ ok: false, code: "not_found" });
