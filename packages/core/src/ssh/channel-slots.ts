@@ -49,7 +49,12 @@ export class SlotPool {
       asked = true;
       onYield?.();
     };
-    if (onYield) this.yieldable.add(ask);
+    if (onYield) {
+      this.yieldable.add(ask);
+      // Someone queued while this holder was still waiting itself: they asked nobody (this
+      // permit did not exist yet), so ask now, or they could wait behind an idle holder forever.
+      if (this.waiters.length > 0) ask();
+    }
     return () => {
       if (released) return;
       released = true;

@@ -180,8 +180,12 @@ export class SftpSession {
     // An exec waiting for a slot asks the session to give its slot back once idle, so that no
     // channel limit (maxChannels 2, a server's MaxSessions) can deadlock on the SFTP session.
     let session: OpenSession | undefined;
+    // The pool asks once; a request that comes while the session is still opening is kept and
+    // honoured after its first operation, so the opener still gets its call through.
+    let askedWhileOpening = false;
     const permit = await this.slots.acquireSftp(() => {
       if (session) this.yieldWhenIdle(session);
+      else askedWhileOpening = true;
     });
     const release = permit.release;
     try {
@@ -201,7 +205,7 @@ export class SftpSession {
         onClose: new Set(),
         release,
         busy: 0,
-        yieldRequested: false,
+        yieldRequested: askedWhileOpening,
       };
       session = opened;
       const onGone = (): void => this.drop(opened);
