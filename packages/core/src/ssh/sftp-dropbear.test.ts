@@ -14,7 +14,12 @@ import {
 } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { connectSandbox, type SshSandbox } from "../index.js";
-import { identifyingContent, raceReadsAgainstCuts, raceWritesAgainstCuts } from "./sftp-test-support.js";
+import {
+  identifyingContent,
+  raceReadsAgainstCuts,
+  raceWritesAgainstCuts,
+  STRESS_TEST_TIMEOUT_MS,
+} from "./sftp-test-support.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-sftp-dropbear-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -42,32 +47,43 @@ describeWithDropbear("SFTP under cuts and with `..`, against Dropbear", () => {
     await server?.stop();
   });
 
-  it("never answers a read from another file's handle after a reconnect (200 cut rounds)", async () => {
-    const files = Array.from({ length: 8 }, (_, i) => ({
-      path: `${base}/race-${i}.txt`,
-      content: identifyingContent(i, [100, 40_000, 300_000, 700_000][i % 4] as number),
-    }));
-    for (const file of files) await sandbox.writeFile(file.path, file.content);
-    const tally = await raceReadsAgainstCuts(sandbox, hop, files, 200);
-    console.info("[sftp race, dropbear]", JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }));
-    expect(tally.wrongContent, "reads answered with another file's bytes").toBe(0);
-    expect(tally.wrongCodes).toEqual([]);
-    expect(tally.connectionErrors + tally.correct).toBe(200 * files.length);
-  });
+  it(
+    "never answers a read from another file's handle after a reconnect (200 cut rounds)",
+    async () => {
+      const files = Array.from({ length: 8 }, (_, i) => ({
+        path: `${base}/race-${i}.txt`,
+        content: identifyingContent(i, [100, 40_000, 300_000, 700_000][i % 4] as number),
+      }));
+      for (const file of files) await sandbox.writeFile(file.path, file.content);
+      const tally = await raceReadsAgainstCuts(sandbox, hop, files, 200);
+      console.info(
+        "[sftp race, dropbear]",
+        JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }),
+      );
+      expect(tally.wrongContent, "reads answered with another file's bytes").toBe(0);
+      expect(tally.wrongCodes).toEqual([]);
+      expect(tally.connectionErrors + tally.correct).toBe(200 * files.length);
+    },
+    STRESS_TEST_TIMEOUT_MS,
+  );
 
-  it("keeps writeFile atomic under cuts, with connection codes only and no temp files left", async () => {
-    const dir = `${base}/writes`;
-    await sandbox.mkdir(dir, { recursive: true });
-    const tally = await raceWritesAgainstCuts(sandbox, hop, dir, 6, 80);
-    console.info(
-      "[sftp write race, dropbear]",
-      JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }),
-    );
-    expect(tally.partial).toEqual([]);
-    expect(tally.wrongCodes).toEqual([]);
-    expect(tally.connectionErrors).toBeGreaterThan(0);
-    expect(tally.leftoverTemps).toEqual([]);
-  });
+  it(
+    "keeps writeFile atomic under cuts, with connection codes only and no temp files left",
+    async () => {
+      const dir = `${base}/writes`;
+      await sandbox.mkdir(dir, { recursive: true });
+      const tally = await raceWritesAgainstCuts(sandbox, hop, dir, 6, 80);
+      console.info(
+        "[sftp write race, dropbear]",
+        JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }),
+      );
+      expect(tally.partial).toEqual([]);
+      expect(tally.wrongCodes).toEqual([]);
+      expect(tally.connectionErrors).toBeGreaterThan(0);
+      expect(tally.leftoverTemps).toEqual([]);
+    },
+    STRESS_TEST_TIMEOUT_MS,
+  );
 
   it("means by `..` what the machine means, and rm refuses home through `..`", async () => {
     await sandbox.exec(

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExeDevApi } from "../api/exe-dev-api.js";
 import { connectSandbox, type SshSandbox } from "../index.js";
 import { generateSshKeyPair } from "./key-pair.js";
-import { identifyingContent, raceReadsAgainstCuts } from "./sftp-test-support.js";
+import { identifyingContent, raceReadsAgainstCuts, STRESS_TEST_TIMEOUT_MS } from "./sftp-test-support.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-sftp-emulator-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -43,16 +43,23 @@ describe("SFTP under cuts, through the emulator", () => {
     await emulator?.stop();
   });
 
-  it("never answers a read from another file's handle after a reconnect (300 cut rounds)", async () => {
-    const files = Array.from({ length: 8 }, (_, i) => ({
-      path: `${base}/race-${i}.txt`,
-      content: identifyingContent(i, [100, 40_000, 300_000, 700_000][i % 4] as number),
-    }));
-    for (const file of files) await sandbox.writeFile(file.path, file.content);
-    const tally = await raceReadsAgainstCuts(sandbox, hop, files, 300);
-    console.info("[sftp race, emulator]", JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }));
-    expect(tally.wrongContent, "reads answered with another file's bytes").toBe(0);
-    expect(tally.wrongCodes).toEqual([]);
-    expect(tally.connectionErrors + tally.correct).toBe(300 * files.length);
-  });
+  it(
+    "never answers a read from another file's handle after a reconnect (300 cut rounds)",
+    async () => {
+      const files = Array.from({ length: 8 }, (_, i) => ({
+        path: `${base}/race-${i}.txt`,
+        content: identifyingContent(i, [100, 40_000, 300_000, 700_000][i % 4] as number),
+      }));
+      for (const file of files) await sandbox.writeFile(file.path, file.content);
+      const tally = await raceReadsAgainstCuts(sandbox, hop, files, 300);
+      console.info(
+        "[sftp race, emulator]",
+        JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }),
+      );
+      expect(tally.wrongContent, "reads answered with another file's bytes").toBe(0);
+      expect(tally.wrongCodes).toEqual([]);
+      expect(tally.connectionErrors + tally.correct).toBe(300 * files.length);
+    },
+    STRESS_TEST_TIMEOUT_MS,
+  );
 });

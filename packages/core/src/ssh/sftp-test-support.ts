@@ -25,6 +25,13 @@ export interface RaceTally {
 }
 
 /**
+ * Deadline for the cut-race tests. Each of their hundreds of rounds cuts the path and reconnects
+ * (a new SSH handshake and server session, ~150 ms on a loaded 2-core machine), so a round count
+ * the issue asks for takes about a minute; the default 60 s test timeout failed them under load.
+ */
+export const STRESS_TEST_TIMEOUT_MS = 300_000;
+
+/**
  * Runs `rounds` rounds of: `files.length` concurrent `readFile`s of different files, the path cut
  * under them after a varying delay. Every read must either resolve with its own file's content or
  * reject with a connection-loss code.
