@@ -41,7 +41,7 @@ export {
   type SandboxContractOptions,
   type SandboxServerCapabilities,
 } from "./sandbox-contract.ts";
-export { describeWithAsyncssh, describeWithDropbear } from "./server-gates.ts";
+export { describeWithAsyncssh, describeWithDropbear, describeWithTinysshd } from "./server-gates.ts";
 export {
   findSshd,
   isRoot,
@@ -51,3 +51,4 @@ export {
   type TestSshServer,
   UNPRIVILEGED_TEST_USER,
 } from "./sshd.ts";
+export { startTinysshd, type TinysshdServer } from "./tinysshd.ts";

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { describe, it } from "vitest";
 import { hasAsyncssh } from "./asyncssh-server.ts";
 import { DROPBEAR_SFTP_SERVER_PATH, findDropbear } from "./dropbear.ts";
+import { hasTinysshd } from "./tinysshd.ts";
 
 /**
  * `describe` for tests that need a server this machine may lack. Without it they are skipped
@@ -45,4 +46,11 @@ export const describeWithAsyncssh: (name: string, body: () => void) => void = de
   "the asyncssh server",
   "python3-asyncssh",
   hasAsyncssh,
+);
+
+/** `describe` for tests that need tinysshd (Debian `tinysshd`). */
+export const describeWithTinysshd: (name: string, body: () => void) => void = describeWithServer(
+  "tinysshd",
+  "tinysshd",
+  hasTinysshd,
 );

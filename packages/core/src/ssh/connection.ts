@@ -6,6 +6,7 @@ import type { ResolvedConnectOptions } from "./connect-options.js";
 import { HostKeyVerifier } from "./host-key.js";
 import { canProbeKeepalive, startKeepalive } from "./keepalive.js";
 import { abortedError, Semaphore } from "./semaphore.js";
+import { serverSoftwareOf, unsupportedServerError } from "./server-software.js";
 import { SshClient } from "./ssh2-runtime.js";
 
 /**
@@ -122,6 +123,7 @@ async function connectOnce(
         socket.destroy();
         if (signal.aborted) reject(abortedError(signal));
         else if (verifier.failed) reject(verifier.error());
+        else if (unsupported) reject(unsupported);
         else if (error.level === "client-authentication")
           reject(authFailedError(auth, options.username, options.host));
         else
@@ -133,6 +135,12 @@ async function connectOnce(
           );
       };
       const removeAbort = onAbort(signal, reject, () => fail(new Error("aborted")));
+      // Decided after key exchange, before any credential is offered.
+      let unsupported: SandboxError | undefined;
+      client.once("handshake", () => {
+        unsupported = unsupportedServerError(serverSoftwareOf(client));
+        if (unsupported) fail(new Error("unsupported server"));
+      });
       client.once("ready", () => {
         removeAbort();
         client.removeListener("error", fail);

@@ -21,6 +21,7 @@ import { runExec } from "./exec.js";
 import { OutputCollector } from "./output.js";
 import { ProcessKiller } from "./process-killer.js";
 import { commandLineLimitFor, MAX_COMMAND_LINE_BYTES } from "./remote-command.js";
+import { serverSoftwareOf } from "./server-software.js";
 import { SftpFiles } from "./sftp-files.js";
 import { SftpSession } from "./sftp-session.js";
 
@@ -69,8 +70,7 @@ export class SshSandbox implements Sandbox {
 
   async #open(): Promise<this> {
     const client = await this.#connection.get();
-    // ssh2 keeps the server's software version (e.g. "dropbear_2022.83") here; no public accessor.
-    this.#commandLineLimit = commandLineLimitFor((client as unknown as { _remoteVer?: string })._remoteVer);
+    this.#commandLineLimit = commandLineLimitFor(serverSoftwareOf(client));
     // A bare exec (no wrapper) to read $HOME; it also proves that commands run.
     const { channel } = await openExec(client, () => this.#connection.isCurrent(client), 'printf %s "$HOME"');
     const output = new OutputCollector(4096);
