@@ -21,3 +21,19 @@ export function unsupportedServerError(software: string | undefined): SandboxErr
     { details: { serverSoftware: software } },
   );
 }
+
+/**
+ * How many work channels (commands and the SFTP session) a server can take at once without
+ * failing, when that is fewer than the options allow; undefined when it has no such bug.
+ * Dropbear releases before 2025.87 close a channel whose exec or subsystem request is pending
+ * when another command's child exits, and sometimes abort on an assertion and drop the whole
+ * connection (upstream issue 321). Measured on 2022.83: 100 concurrent commands over 10 channels
+ * lost 40–70 % of them and crashed the server 8 times in 5 rounds; over one work channel (plus
+ * the kill channel) 300 of 300 succeeded. Correct but serial beats fast and lossy.
+ */
+export function workChannelCapFor(software: string | undefined): number | undefined {
+  const version = /^dropbear_(\d+)\.(\d+)/i.exec(software ?? "");
+  if (!version) return undefined;
+  const [year, release] = [Number(version[1]), Number(version[2])];
+  return year < 2025 || (year === 2025 && release < 87) ? 1 : undefined;
+}

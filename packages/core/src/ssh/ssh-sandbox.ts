@@ -21,7 +21,7 @@ import { runExec } from "./exec.js";
 import { OutputCollector } from "./output.js";
 import { ProcessKiller } from "./process-killer.js";
 import { commandLineLimitFor, MAX_COMMAND_LINE_BYTES } from "./remote-command.js";
-import { serverSoftwareOf } from "./server-software.js";
+import { serverSoftwareOf, workChannelCapFor } from "./server-software.js";
 import { SftpFiles } from "./sftp-files.js";
 import { SftpSession } from "./sftp-session.js";
 
@@ -70,7 +70,10 @@ export class SshSandbox implements Sandbox {
 
   async #open(): Promise<this> {
     const client = await this.#connection.get();
-    this.#commandLineLimit = commandLineLimitFor(serverSoftwareOf(client));
+    const software = serverSoftwareOf(client);
+    this.#commandLineLimit = commandLineLimitFor(software);
+    const cap = workChannelCapFor(software);
+    if (cap !== undefined) this.#slots.work.shrinkTo(cap);
     // A bare exec (no wrapper) to read $HOME; it also proves that commands run.
     const { channel } = await openExec(client, () => this.#connection.isCurrent(client), 'printf %s "$HOME"');
     const output = new OutputCollector(4096);
