@@ -6,7 +6,6 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -14,6 +13,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSshKeyPair } from "@exedev-sandbox/core";
+import { logFileReader, testServerFields } from "./server-object.ts";
 import { ensureTestUser, passwdEntry, sha256Fingerprint, stopChild } from "./server-process.ts";
 import { isRoot, type TestSshServer } from "./sshd.ts";
 
@@ -87,7 +87,7 @@ export async function startAsyncsshServer(options: StartAsyncsshServerOptions = 
   const hostKeyFingerprint = sha256Fingerprint(hostKey.publicKey);
 
   const logPath = join(dir, "asyncssh.log");
-  const readLog = (): string => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+  const readLog = logFileReader(logPath);
   const logFd = openSync(logPath, "a");
   const child = spawn(
     ASYNCSSH_PYTHON,
@@ -154,31 +154,19 @@ export async function startAsyncsshServer(options: StartAsyncsshServerOptions = 
   };
 
   return {
-    host: "127.0.0.1",
-    port,
-    username,
-    privateKey: clientKey.privateKey,
-    publicKey: clientKey.publicKey,
-    hostKeyFingerprint,
-    knownHostsPath: join(dir, "known_hosts"),
-    dir,
-    connectOptions: () => ({
-      host: "127.0.0.1",
+    ...testServerFields({
       port,
       username,
-      privateKey: clientKey.privateKey,
-      knownHostsPath: join(dir, "known_hosts"),
-      hostKey: { sha256: hostKeyFingerprint },
+      clientKey,
+      hostKeyFingerprint,
+      dir,
+      logs: readLog,
+      halt: () => stopChild(child),
     }),
     dropConnections: () => signalServer("SIGUSR1"),
     freezeConnections: () => {
       signalServer("SIGUSR2");
       return () => signalServer("SIGUSR1");
-    },
-    logs: readLog,
-    stop: async () => {
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

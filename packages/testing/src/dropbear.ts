@@ -7,13 +7,13 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { generateSshKeyPair } from "@exedev-sandbox/core";
+import { connectionProcessFaults, logFileReader, testServerFields } from "./server-object.ts";
 import {
   descendantsOf,
   ensureTestUser,
@@ -121,7 +121,7 @@ export async function startDropbear(options: StartDropbearOptions = {}): Promise
 
   const port = await freeLoopbackPort();
   const logPath = join(dir, "dropbear.log");
-  const readLog = (): string => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+  const readLog = logFileReader(logPath);
   const dropbearArgs = [
     "-F", // foreground: the child we spawn is the listener
     "-E", // log to stderr (our log file), not syslog
@@ -185,38 +185,20 @@ export async function startDropbear(options: StartDropbearOptions = {}): Promise
   const listenerPid = child.pid ?? 0;
 
   return {
-    host: "127.0.0.1",
-    port,
-    username,
-    privateKey: clientKey.privateKey,
-    publicKey: clientKey.publicKey,
-    hostKeyFingerprint,
-    knownHostsPath: join(dir, "known_hosts"),
-    dir,
-    sftpServerPath: DROPBEAR_SFTP_SERVER_PATH,
-    connectOptions: () => ({
-      host: "127.0.0.1",
+    ...testServerFields({
       port,
       username,
-      privateKey: clientKey.privateKey,
-      knownHostsPath: join(dir, "known_hosts"),
-      hostKey: { sha256: hostKeyFingerprint },
+      clientKey,
+      hostKeyFingerprint,
+      dir,
+      logs: readLog,
+      halt: async () => {
+        signalAll(descendantsOf(listenerPid), "SIGKILL");
+        await stopChild(child);
+      },
     }),
+    sftpServerPath: DROPBEAR_SFTP_SERVER_PATH,
     // Dropbear forks one process per connection, which forks the commands: all are descendants.
-    dropConnections: () => signalAll(descendantsOf(listenerPid), "SIGKILL"),
-    freezeConnections: () => {
-      const all = descendantsOf(listenerPid);
-      signalAll(all, "SIGSTOP");
-      return () => {
-        signalAll(all, "SIGKILL");
-        signalAll(all, "SIGCONT");
-      };
-    },
-    logs: readLog,
-    stop: async () => {
-      signalAll(descendantsOf(listenerPid), "SIGKILL");
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    ...connectionProcessFaults(() => descendantsOf(listenerPid)),
   };
 }

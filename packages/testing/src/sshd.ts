@@ -11,10 +11,12 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { generateSshKeyPair } from "@exedev-sandbox/core";
+import { connectionProcessFaults, logFileReader, testServerFields } from "./server-object.ts";
+import { descendantsOf, freeLoopbackPort, signalAll } from "./server-process.ts";
 
 /** Options for {@link startSshd}. */
 export interface StartSshdOptions {
@@ -123,17 +125,6 @@ function ensureUser(name: string): void {
   execFileSync("usermod", ["-p", "*", name], { stdio: "ignore" });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
 function waitForPort(port: number, child: ChildProcess, logPath: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -171,12 +162,6 @@ async function endChild(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
   await exited;
-}
-
-/** All descendants of `pid` (children first). */
-function descendantsOf(pid: number): number[] {
-  const children = childrenOf(pid);
-  return [...children, ...children.flatMap(descendantsOf)];
 }
 
 /** Local ports of `/proc/net/tcp{,6}` lines are hex after the address: `0100007F:1F90`. */
@@ -234,33 +219,6 @@ function processesOnPort(port: number): number[] {
   return found;
 }
 
-/** Direct children of `pid`, from /proc. */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // Field 4 is the parent pid; the command name (field 2) may contain spaces, so split after ')'.
-      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (parent === pid) children.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return children;
-}
-
-function signalAll(pids: number[], signal: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
 /**
  * Starts the system's OpenSSH `sshd` on a free loopback port, with a fresh host key, a fresh
  * client key and a clean config (public-key auth only, no PAM). Throws when sshd is missing.
@@ -285,7 +243,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   const hostBlob = Buffer.from(hostKey.publicKey.split(" ")[1] ?? "", "base64");
   const hostKeyFingerprint = `SHA256:${createHash("sha256").update(hostBlob).digest("base64").replace(/=+$/, "")}`;
 
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const logPath = join(dir, "sshd.log");
   const config = [
     `Port ${port}`,
@@ -355,42 +313,22 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   };
 
   const server: SshdServer = {
-    host: "127.0.0.1",
-    port,
-    username,
-    privateKey: clientKey.privateKey,
-    publicKey: clientKey.publicKey,
-    hostKeyFingerprint,
-    knownHostsPath: join(dir, "known_hosts"),
-    dir,
-    connectOptions: () => ({
-      host: "127.0.0.1",
+    ...testServerFields({
       port,
       username,
-      privateKey: clientKey.privateKey,
-      knownHostsPath: join(dir, "known_hosts"),
-      hostKey: { sha256: hostKeyFingerprint },
+      clientKey,
+      hostKeyFingerprint,
+      dir,
+      logs: logFileReader(logPath),
+      halt: stopListening,
     }),
-    dropConnections: () => signalAll(connectionPids(), "SIGKILL"),
-    freezeConnections: () => {
-      const all = connectionPids();
-      signalAll(all, "SIGSTOP");
-      return () => {
-        signalAll(all, "SIGKILL");
-        signalAll(all, "SIGCONT");
-      };
-    },
+    ...connectionProcessFaults(connectionPids),
     stopListening,
     start,
     restart: async (downMs) => {
       await stopListening();
       await new Promise((resolve) => setTimeout(resolve, downMs));
       await start();
-    },
-    logs: () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : ""),
-    stop: async () => {
-      await stopListening();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;

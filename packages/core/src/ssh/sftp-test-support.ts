@@ -1,6 +1,12 @@
 // Helpers shared by the SFTP fault tests (not part of the build).
-import type { Forwarder } from "@exedev-sandbox/testing";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Forwarder, startForwarder } from "@exedev-sandbox/testing";
+import { afterAll, beforeAll, expect } from "vitest";
+import { connectSandbox, type SshSandbox } from "../index.js";
 import type { Sandbox } from "../sandbox.js";
+import type { ConnectOptions } from "./connect-options.js";
 
 /** Codes a call may end with when the connection under it was cut. */
 export const CONNECTION_LOSS_CODES: ReadonlySet<string> = new Set(["connection_failed", "sandbox_died"]);
@@ -147,4 +153,107 @@ export async function raceWritesAgainstCuts(
   }
   tally.leftoverTemps = left;
   return tally;
+}
+
+/** A sandbox reached through a hop the races cut, with a scratch directory on the machine. */
+export interface SandboxBehindHop {
+  sandbox: SshSandbox;
+  hop: Forwarder;
+  /** The scratch directory on the machine (created before the tests). */
+  base: string;
+}
+
+/** How {@link useSandboxBehindHop} reaches one server. */
+export interface HopSetUp {
+  /** Prefix of the local scratch directory that holds the test's known_hosts. */
+  scratchPrefix: string;
+  /** Starts the server: where it listens, how to log in through the hop, how to stop it. */
+  start(): Promise<{
+    target: { host: string; port: number };
+    connectOptions(hop: Forwarder): Omit<ConnectOptions, "knownHostsPath">;
+    stop(): Promise<void>;
+  }>;
+  /** The scratch directory's path on the machine, given the login's home. */
+  base(homeDir: string): string;
+  /** Whether afterAll removes `base` from the machine. @default true */
+  removeBase?: boolean;
+}
+
+/**
+ * Registers the suite's beforeAll/afterAll that start a server, put a forwarder in front of it,
+ * connect a sandbox through that hop (with its own known_hosts) and create `base`; returns the
+ * object those fill in.
+ */
+export function useSandboxBehindHop(setUp: HopSetUp): SandboxBehindHop {
+  const at = {} as SandboxBehindHop;
+  let scratch: string | undefined;
+  let stop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), setUp.scratchPrefix));
+    const server = await setUp.start();
+    stop = server.stop;
+    at.hop = await startForwarder(server.target);
+    at.sandbox = await connectSandbox({
+      ...server.connectOptions(at.hop),
+      knownHostsPath: join(scratch, "known_hosts"),
+    });
+    at.base = setUp.base(at.sandbox.homeDir);
+    await at.sandbox.mkdir(at.base, { recursive: true });
+  });
+  afterAll(async () => {
+    if (setUp.removeBase !== false)
+      await at.sandbox?.rm(at.base, { recursive: true, force: true }).catch(() => {});
+    await at.sandbox?.close();
+    await at.hop?.kill();
+    await stop?.();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+  return at;
+}
+
+/**
+ * The read race of {@link raceReadsAgainstCuts} over 8 files (sizes from one request to several,
+ * so cuts land between open, fstat and the reads), with its assertions: no read answered with
+ * another file's bytes, connection-loss codes only, every read accounted for.
+ */
+export async function expectReadsNeverCrossFiles(
+  at: SandboxBehindHop,
+  label: string,
+  rounds: number,
+): Promise<void> {
+  const files = Array.from({ length: 8 }, (_, i) => ({
+    path: `${at.base}/race-${i}.txt`,
+    content: identifyingContent(i, [100, 40_000, 300_000, 700_000][i % 4] as number),
+  }));
+  for (const file of files) await at.sandbox.writeFile(file.path, file.content);
+  const tally = await raceReadsAgainstCuts(at.sandbox, at.hop, files, rounds);
+  console.info(`[sftp race, ${label}]`, JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }));
+  expect(tally.wrongContent, "reads answered with another file's bytes").toBe(0);
+  expect(tally.wrongCodes).toEqual([]);
+  // The test is only meaningful if the cuts hit reads in flight.
+  expect(tally.connectionErrors + tally.correct).toBe(rounds * files.length);
+}
+
+/**
+ * The write race of {@link raceWritesAgainstCuts} over `count` targets in `${base}/writes`, with
+ * its assertions: every target old or new, connection-loss codes only, the cuts did hit writes,
+ * no temp file left.
+ */
+export async function expectWritesStayAtomic(
+  at: SandboxBehindHop,
+  label: string,
+  count: number,
+  rounds: number,
+): Promise<void> {
+  const dir = `${at.base}/writes`;
+  await at.sandbox.mkdir(dir, { recursive: true });
+  const tally = await raceWritesAgainstCuts(at.sandbox, at.hop, dir, count, rounds);
+  console.info(
+    `[sftp write race, ${label}]`,
+    JSON.stringify({ ...tally, wrongCodes: tally.wrongCodes.length }),
+  );
+  expect(tally.partial, "targets neither old nor new").toEqual([]);
+  expect(tally.wrongCodes).toEqual([]);
+  expect(tally.connectionErrors).toBeGreaterThan(0); // the cuts did hit writes in flight
+  expect(tally.leftoverTemps, "temp files left behind").toEqual([]);
 }
