@@ -128,6 +128,8 @@ export class ChannelSlots {
   readonly work: SlotPool;
   /** The slot for kill commands. */
   readonly control: SlotPool = new SlotPool(1);
+  /** The SFTP session's own slot, when it must not share (see {@link separateSftp}). */
+  private sftpOwn: SlotPool | undefined;
   /** Channels the server accepted that are not closed yet. */
   private open = 0;
   /** Counts channel closes, so a refusal can tell whether anything closed since the last one. */
@@ -147,7 +149,18 @@ export class ChannelSlots {
    * session should then close as soon as it is idle, so a small limit can never deadlock.
    */
   async acquireSftp(onYield: () => void): Promise<ChannelPermit> {
+    if (this.sftpOwn) return this.permit(await this.sftpOwn.acquire());
     return this.permit(await this.work.acquire(undefined, onYield));
+  }
+
+  /**
+   * Gives the SFTP session a slot of its own that it never yields, and commands `commands` work
+   * slots: for servers on which a subsystem's process exiting beside a starting command breaks
+   * the connection (Dropbear's issue 321), the session must not close to make room.
+   */
+  separateSftp(commands: number): void {
+    this.work.shrinkTo(commands);
+    this.sftpOwn ??= new SlotPool(1);
   }
 
   /** The permit for a kill command. */

@@ -22,6 +22,7 @@ export class ProcessKiller {
   private readonly owed = new Map<string, KillTarget>();
   private flushing = false;
   private again = false;
+  private spareFirst = false;
 
   constructor(
     private readonly connection: SshConnection,
@@ -29,6 +30,16 @@ export class ProcessKiller {
     private readonly spareConnection?: () => SshConnection,
   ) {
     connection.onConnected(() => this.schedule());
+  }
+
+  /**
+   * Sends kills over a connection of their own first (the main one stays the fallback), for
+   * servers whose connection breaks when a kill command's channel opens or closes beside a
+   * starting command (Dropbear's issue 321): a server process per connection keeps the bug inside
+   * one connection.
+   */
+  preferSpareConnection(): void {
+    this.spareFirst = this.spareConnection !== undefined;
   }
 
   /** How many process trees still wait for their kill. */
@@ -93,6 +104,7 @@ export class ProcessKiller {
   /** One kill command for `batch`: "done", "gone" (no connection will come back), or "hopeless". */
   private async runKill(batch: KillTarget[]): Promise<"done" | "gone" | "hopeless"> {
     const command = buildKillCommand(batch);
+    if (this.spareFirst && (await this.killOnSpare(command)) === "done") return "done";
     for (;;) {
       const permit = await this.slots.acquireControl();
       let client: Awaited<ReturnType<SshConnection["get"]>>;

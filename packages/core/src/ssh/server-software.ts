@@ -29,7 +29,11 @@ export function unsupportedServerError(software: string | undefined): SandboxErr
  * when another command's child exits, and sometimes abort on an assertion and drop the whole
  * connection (upstream issue 321). Measured on 2022.83: 100 concurrent commands over 10 channels
  * lost 40–70 % of them and crashed the server 8 times in 5 rounds; over one work channel (plus
- * the kill channel) 300 of 300 succeeded. Correct but serial beats fast and lossy.
+ * the kill channel) 300 of 300 succeeded. Correct but serial beats fast and lossy. Any child
+ * exiting trips it, so the SFTP session then keeps a slot of its own instead of closing to make
+ * room for a command (its `sftp-server` would exit beside the command's start), and kill commands
+ * go over a connection of their own (Dropbear runs one process per connection, so the bug stays
+ * inside one).
  */
 export function workChannelCapFor(software: string | undefined): number | undefined {
   const version = /^dropbear_(\d+)\.(\d+)/i.exec(software ?? "");

@@ -73,7 +73,10 @@ export class SshSandbox implements Sandbox {
     const software = serverSoftwareOf(client);
     this.#commandLineLimit = commandLineLimitFor(software);
     const cap = workChannelCapFor(software);
-    if (cap !== undefined) this.#slots.work.shrinkTo(cap);
+    if (cap !== undefined) {
+      this.#slots.separateSftp(cap);
+      this.#killer.preferSpareConnection();
+    }
     // A bare exec (no wrapper) to read $HOME; it also proves that commands run.
     const { channel } = await openExec(client, () => this.#connection.isCurrent(client), 'printf %s "$HOME"');
     const output = new OutputCollector(4096);
