@@ -19,7 +19,7 @@ export {
   type StartDropbearOptions,
   startDropbear,
 } from "./dropbear.ts";
-export { type Forwarder, startForwarder } from "./forwarder.ts";
+export { type Forwarder, type ForwarderOptions, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
 export { type KillableMachine, MACHINE_GONE_RECONNECT_MS, startKillableMachine } from "./killable-machine.ts";
 export { useSshd } from "./lazy.ts";
