@@ -47,6 +47,7 @@ my %writers;    # fd => [fh, callback]
 my ($sig_r, $sig_w);    # the self-pipe that wakes select() for a signal
 my $stop;    # why the loop ends: 'eof', 'signal', 'fatal' or 'error'
 my %errname;    # errno number => name, filled on first use
+my $turn = 0;    # counts turns of the loop, for the round robin over readers
 
 sub queued { length($out) - $out_off }
 
@@ -698,7 +699,11 @@ sub loop {
         my $w = $writers{$fd} or next;
         $w->[1]->() if vec($wout, $fd, 1);
       }
-      for my $fd (keys %readers) {
+      # Round robin: a turn ends once OUT_LIMIT is queued, so each turn starts with the next
+      # descriptor; otherwise a big READ that sorts first would starve a command's output.
+      my @fds = sort { $a <=> $b } keys %readers;
+      my $first = $turn++ % @fds;
+      for my $fd (@fds[$first .. $#fds], @fds[0 .. $first - 1]) {
         my $r = $readers{$fd} or next;
         next unless vec($rout, $fd, 1);
         # Checked before each read: a turn of the loop never queues much more than OUT_LIMIT.
