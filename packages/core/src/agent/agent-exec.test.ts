@@ -44,6 +44,7 @@ describe("agent EXEC", () => {
   it("runs $SHELL -c line as a session leader with argv0 the shell's base name", async () => {
     const agent = start();
     const r = await agent.exec(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
       'read -r s </proc/$$/stat; s=${s##*") "}; set -- $s; echo "pid=$$ pgid=$3 sid=$4"; tr "\\0" " " </proc/$$/cmdline; echo',
     );
     expect(r.kind).toBe(0);
@@ -182,7 +183,12 @@ describe("agent KILL", () => {
   it("kills the group and a grandchild that escaped with setsid, by the kill script", async () => {
     const agent = start();
     const tag = uniqueTag();
-    const line = buildRemoteCommand("setsid sh -c 'sleep 300' & sleep 300 & echo ready; wait", undefined, undefined, tag);
+    const line = buildRemoteCommand(
+      "setsid sh -c 'sleep 300' & sleep 300 & echo ready; wait",
+      undefined,
+      undefined,
+      tag,
+    );
     const { id, result } = agent.startExec(line, { tag, killScript: buildKillCommand([{ tag }]) });
     let ready = false;
     agent.listen(id, (frame) => {
@@ -267,7 +273,12 @@ describe("agent end of input", () => {
       const agent = start();
       const tags = [uniqueTag(), uniqueTag(), uniqueTag()];
       const readies = tags.map((tag) => {
-        const line = buildRemoteCommand("setsid sh -c 'sleep 300' & echo ready; sleep 300", undefined, undefined, tag);
+        const line = buildRemoteCommand(
+          "setsid sh -c 'sleep 300' & echo ready; sleep 300",
+          undefined,
+          undefined,
+          tag,
+        );
         const { id } = agent.startExec(line, { tag, killScript: buildKillCommand([{ tag }]) });
         let ready = false;
         agent.listen(id, (frame) => {

@@ -117,7 +117,7 @@ export class TestAgent {
     this.write(encodeFrame(type, id, fields));
   }
 
-  /** Calls `listener` for every frame with `id` (before its waiter sees it). */
+  /** Calls `listener` for every frame with `id` from now on (before its waiter sees it). */
   listen(id: number, listener: (frame: Frame) => void): void {
     this.listeners.set(id, listener);
   }
@@ -128,7 +128,7 @@ export class TestAgent {
   }
 
   /** Sends a request and waits for its final frame. */
-  request(type: number, fields: readonly Field[] = [], id = this.id()): Promise<Answer> {
+  request(type: number, fields: readonly Field[] = [], id: number = this.id()): Promise<Answer> {
     const answer = this.wait(id);
     this.send(type, id, fields);
     return answer;
@@ -198,7 +198,7 @@ export class TestAgent {
   }
 
   /** Writes a file in one go (WRITE, one INPUT, the empty INPUT). */
-  async writeFile(path: string, data: string | Buffer, mode = NO_MODE): Promise<Answer> {
+  async writeFile(path: string, data: string | Buffer, mode: number = NO_MODE): Promise<Answer> {
     const id = this.id();
     const answer = this.wait(id);
     this.send(Request.WRITE, id, [{ str: path }, { u32: mode }]);
@@ -213,7 +213,7 @@ export class TestAgent {
   /** Reads a file: its content, or the ERR's errno and message. */
   async readFile(
     path: string,
-    maxBytes = 2 ** 40,
+    maxBytes: number = 2 ** 40,
   ): Promise<{ data: Buffer; errno?: string; message?: string; frames: Frame[] }> {
     const { frames, last } = await this.request(Request.READ, [{ str: path }, { u64: maxBytes }]);
     const data = Buffer.concat(frames.filter((frame) => frame.type === Reply.DATA).map((f) => f.payload));
@@ -235,7 +235,12 @@ export class TestAgent {
   private dispatch(frame: Frame): void {
     if (frame.type === Reply.HELLO) {
       const reader = new FieldReader(frame.payload);
-      this.helloResolve({ version: reader.u32(), pid: reader.u32(), home: reader.str(), shell: reader.str() });
+      this.helloResolve({
+        version: reader.u32(),
+        pid: reader.u32(),
+        home: reader.str(),
+        shell: reader.str(),
+      });
       return;
     }
     if (frame.type === Reply.FATAL) {
@@ -251,7 +256,6 @@ export class TestAgent {
     waiter.frames.push(frame);
     if (FINAL.has(frame.type)) {
       this.waiters.delete(frame.id);
-      this.listeners.delete(frame.id);
       waiter.resolve({ frames: waiter.frames, last: frame });
     }
   }
