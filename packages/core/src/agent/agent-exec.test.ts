@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -323,4 +324,45 @@ describe("agent end of input", () => {
     expect(processesWithTag(tag)).toEqual([]);
     expect(readFileSync(`/proc/${process.pid}/stat`, "utf8")).toBeTruthy();
   });
+});
+
+const unprivileged = (() => {
+  if (process.getuid?.() !== 0) return undefined;
+  try {
+    const ids = execFileSync("id", ["exedev-test"], { encoding: "utf8" });
+    return { uid: Number(/uid=(\d+)/.exec(ids)?.[1]), gid: Number(/gid=(\d+)/.exec(ids)?.[1]) };
+  } catch {
+    return undefined;
+  }
+})();
+
+describe.runIf(unprivileged)("agent as an unprivileged user", () => {
+  it("runs, kills an escaped grandchild by its tag and cleans up at end of input", async () => {
+    const user = unprivileged!;
+    chownSync(home, user.uid, user.gid);
+    const agent = new TestAgent({
+      cwd: home,
+      uid: user.uid,
+      gid: user.gid,
+      env: { HOME: home, SHELL: "/bin/bash", PATH: process.env.PATH },
+    });
+    agents.push(agent);
+    expect((await agent.exec("id -u")).stdout).toBe(`${user.uid}\n`);
+    const tag = uniqueTag();
+    const line = buildRemoteCommand("setsid sh -c 'sleep 300' & echo ready; sleep 300", undefined, undefined, tag);
+    const { id, result } = agent.startExec(line, { tag, killScript: buildKillCommand([{ tag }]) });
+    expect(await eventually(() => processesWithTag(tag).length >= 2)).toBe(true);
+    agent.send(Request.KILL, id);
+    expect(await result).toMatchObject({ kind: 1, value: 9 });
+    await sleep(1_000);
+    expect(processesWithTag(tag)).toEqual([]);
+
+    const left = uniqueTag();
+    const leftLine = buildRemoteCommand("setsid sh -c 'sleep 300' & sleep 300", undefined, undefined, left);
+    agent.startExec(leftLine, { tag: left, killScript: buildKillCommand([{ tag: left }]) });
+    expect(await eventually(() => processesWithTag(left).length >= 2)).toBe(true);
+    expect(await agent.close()).toEqual({ code: 0, signal: null });
+    await sleep(1_000);
+    expect(processesWithTag(left)).toEqual([]);
+  }, 30_000);
 });

@@ -26,6 +26,10 @@ export interface TestAgentOptions {
   command?: readonly string[];
   /** Bytes written before any frame (a bootstrap's source). @default none */
   preamble?: Buffer;
+  /** Run as this user (the test runs as root). @default this process's user */
+  uid?: number;
+  /** With `uid`: the group. @default this process's group */
+  gid?: number;
 }
 
 /** HELLO's fields. */
@@ -85,6 +89,7 @@ export class TestAgent {
       cwd: options.cwd,
       env: options.env ?? { HOME: options.cwd, SHELL: "/bin/bash", PATH: process.env.PATH },
       stdio: ["pipe", "pipe", "pipe"],
+      ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid }),
     });
     this.hello = new Promise((resolve) => {
       this.helloResolve = resolve;
