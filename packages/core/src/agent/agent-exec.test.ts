@@ -1,12 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { chownSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildKillCommand, buildRemoteCommand } from "../ssh/remote-command.js";
 import { AGENT_SOURCE, processesWithTag, TestAgent } from "./agent-test-client.js";
-import { Reply, Request } from "./protocol.js";
+import { encodeFrame, Reply, Request } from "./protocol.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -217,6 +217,37 @@ describe("agent KILL", () => {
     expect(await eventually(() => processesWithTag(tag).length === 0, 2_000)).toBe(true);
   });
 
+  it("kills a command whose KILL comes right behind its EXEC (before the child's setsid)", async () => {
+    const agent = start();
+    const tag = uniqueTag();
+    const frames: Buffer[] = [];
+    const results = Array.from({ length: 40 }, (_, i) => {
+      const id = agent.id();
+      const result = agent.wait(id);
+      frames.push(
+        encodeFrame(Request.EXEC, id, [
+          { str: "echo ran; sleep 300" },
+          { str: `${tag}-${i}` },
+          { str: "" },
+          { u32: 0 },
+        ]),
+        encodeFrame(Request.KILL, id),
+      );
+      return result;
+    });
+    agent.write(Buffer.concat(frames));
+    const answers = await Promise.all(results);
+    for (const { last } of answers) {
+      expect([last.type, last.payload.readUInt32BE(0), last.payload.readUInt32BE(4)]).toEqual([
+        Reply.EXIT,
+        1,
+        9,
+      ]);
+    }
+    await sleep(500);
+    for (let i = 0; i < 40; i++) expect(processesWithTag(`${tag}-${i}`)).toEqual([]);
+  });
+
   it("ignores KILL and INPUT for ids not in flight", async () => {
     const agent = start();
     agent.send(Request.KILL, 4242);
@@ -349,7 +380,12 @@ describe.runIf(unprivileged)("agent as an unprivileged user", () => {
     agents.push(agent);
     expect((await agent.exec("id -u")).stdout).toBe(`${user.uid}\n`);
     const tag = uniqueTag();
-    const line = buildRemoteCommand("setsid sh -c 'sleep 300' & echo ready; sleep 300", undefined, undefined, tag);
+    const line = buildRemoteCommand(
+      "setsid sh -c 'sleep 300' & echo ready; sleep 300",
+      undefined,
+      undefined,
+      tag,
+    );
     const { id, result } = agent.startExec(line, { tag, killScript: buildKillCommand([{ tag }]) });
     expect(await eventually(() => processesWithTag(tag).length >= 2)).toBe(true);
     agent.send(Request.KILL, id);

@@ -276,9 +276,17 @@ sub kill_command {
   my ($cmd) = @_;
   return if $cmd->{killing} || $cmd->{done};
   $cmd->{killing} = 1;
-  kill 'STOP', -$cmd->{pid};
+  signal_command($cmd, 'STOP');
   return if length $cmd->{kill} && spawn_killer($cmd);
-  kill 'KILL', -$cmd->{pid};
+  signal_command($cmd, 'KILL');
+}
+
+# The group, and the shell itself while it is unreaped (its pid cannot be reused yet): a KILL
+# right after EXEC may come before the child's setsid() made the group.
+sub signal_command {
+  my ($cmd, $signal) = @_;
+  kill $signal, -$cmd->{pid};
+  kill $signal, $cmd->{pid} unless defined $cmd->{status};
 }
 
 sub spawn_killer {
@@ -299,7 +307,7 @@ sub killer_done {
   my ($killer) = @_;
   delete $killers{ $killer->{pid} };
   my $cmd = $killer->{cmd};
-  kill 'KILL', -$cmd->{pid} unless $cmd->{done};
+  signal_command($cmd, 'KILL') unless $cmd->{done};
 }
 
 # A kill script that hangs must not keep its command alive: past its deadline the command's
@@ -724,19 +732,19 @@ sub loop {
 sub shut_down {
   @waiting = ();
   my @cmds = grep { $_->{kind} eq 'exec' && $_->{pid} && !$_->{done} } values %busy;
-  kill 'STOP', -$_->{pid} for @cmds;
+  signal_command($_, 'STOP') for @cmds;
   my @todo = grep { !$_->{killing} } @cmds;
   while (@todo || %killers) {
     while (@todo && keys(%killers) < MAX_KILLERS) {
       my $cmd = shift @todo;
       $cmd->{killing} = 1;
-      kill 'KILL', -$cmd->{pid} unless length $cmd->{kill} && spawn_killer($cmd);
+      signal_command($cmd, 'KILL') unless length $cmd->{kill} && spawn_killer($cmd);
     }
     select(undef, undef, undef, 0.05);
     reap();
     check_killers();
   }
-  kill 'KILL', -$_->{pid} for grep { !$_->{done} } @cmds;
+  signal_command($_, 'KILL') for grep { !$_->{done} } @cmds;
   for my $req (values %busy) {
     if ($req->{kind} eq 'write') { close $req->{fh}; unlink $req->{temp} }
   }
