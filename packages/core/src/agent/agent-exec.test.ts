@@ -11,7 +11,7 @@ import { encodeFrame, Reply, Request } from "./protocol.js";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `check` holds, up to `timeoutMs`. */
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<boolean> {
+async function eventually(check: () => boolean, timeoutMs = 20_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (check()) return true;
@@ -38,6 +38,8 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const agent of agents) agent.kill();
+  // The agent writes on stderr only about its own bugs (warnings, internal errors).
+  for (const agent of agents) expect(agent.stderr).toBe("");
   rmSync(home, { recursive: true, force: true });
 });
 
@@ -221,13 +223,13 @@ describe("agent KILL", () => {
     const agent = start();
     const tag = uniqueTag();
     const frames: Buffer[] = [];
-    const results = Array.from({ length: 40 }, (_, i) => {
+    const results = Array.from({ length: 40 }, () => {
       const id = agent.id();
       const result = agent.wait(id);
       frames.push(
         encodeFrame(Request.EXEC, id, [
           { str: "echo ran; sleep 300" },
-          { str: `${tag}-${i}` },
+          { str: tag },
           { str: "" },
           { u32: 0 },
         ]),
@@ -245,7 +247,7 @@ describe("agent KILL", () => {
       ]);
     }
     await sleep(500);
-    for (let i = 0; i < 40; i++) expect(processesWithTag(`${tag}-${i}`)).toEqual([]);
+    expect(processesWithTag(tag)).toEqual([]);
   });
 
   it("ignores KILL and INPUT for ids not in flight", async () => {
@@ -273,13 +275,13 @@ describe("agent concurrency", () => {
     const tag = uniqueTag();
     const started = new Set<number>();
     const execs = Array.from({ length: 131 }, (_, i) => {
-      const exec = agent.startExec(`echo started; exec sleep 300`, { tag: `${tag}-${i}` });
+      const exec = agent.startExec(`echo started; exec sleep 300`, { tag });
       agent.listen(exec.id, (frame) => {
         if (frame.type === Reply.STDOUT) started.add(i);
       });
       return exec;
     });
-    expect(await eventually(() => started.size >= 128, 30_000)).toBe(true);
+    expect(await eventually(() => started.size >= 128, 60_000)).toBe(true);
     await sleep(1_000);
     expect(started.size).toBe(128);
     expect([...started].every((i) => i < 128)).toBe(true);
@@ -295,8 +297,8 @@ describe("agent concurrency", () => {
     expect(started.has(129)).toBe(false);
     expect(await agent.close()).toEqual({ code: 0, signal: null });
     await sleep(500);
-    for (let i = 0; i < 131; i++) expect(processesWithTag(`${tag}-${i}`)).toEqual([]);
-  }, 60_000);
+    expect(processesWithTag(tag)).toEqual([]);
+  }, 120_000);
 });
 
 describe("agent end of input", () => {

@@ -32,6 +32,8 @@ beforeEach(() => {
 
 afterEach(() => {
   agent.kill();
+  // The agent writes on stderr only about its own bugs (warnings, internal errors).
+  expect(agent.stderr).toBe("");
   rmSync(home, { recursive: true, force: true });
 });
 

@@ -25,6 +25,8 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const agent of agents) agent.kill();
+  // The agent writes on stderr only about its own bugs (warnings, internal errors).
+  for (const agent of agents) expect(agent.stderr).toBe("");
   rmSync(home, { recursive: true, force: true });
 });
 
