@@ -16,8 +16,16 @@ import type {
   RmOptions,
   WriteFileOptions,
 } from "../sandbox.js";
-import { checkLocalPath, checkMode, checkRemotePath } from "../validate.js";
-import { checkOptionalBoolean, checkOptionsObject } from "../validate-options.js";
+import { checkLocalPath, checkRemotePath } from "../validate.js";
+import {
+  checkMkdir,
+  checkRead,
+  checkRm,
+  checkWrite,
+  DEFAULT_MAX_READ_BYTES,
+  NAMES_DIRECTORY_ITSELF,
+  refusedRm,
+} from "./file-checks.js";
 import { OwedUnlinks } from "./owed-unlinks.js";
 import { isDirectoryMode, isLinkMode, isRegularMode, kindOf, toFileStat } from "./sftp-modes.js";
 import { CHUNK_BYTES, PIPELINE_DEPTH, readWholeFile } from "./sftp-read.js";
@@ -27,22 +35,7 @@ import { forEachLimited, tempNameFor, writeTempFile } from "./sftp-write.js";
 /** Requests kept in flight by fastGet/fastPut. */
 const TRANSFER_CONCURRENCY = 16;
 
-/** The default of {@link ReadFileOptions.maxBytes}: 64 MiB. */
-export const DEFAULT_MAX_READ_BYTES: number = 64 * 1024 * 1024;
-
-function checkMaxBytes(value: unknown): number {
-  if (value === undefined) return DEFAULT_MAX_READ_BYTES;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidArgument("maxBytes must be a whole number of bytes (0 or more).", { maxBytes: value });
-  }
-  // One Buffer holds the whole file; Node cannot allocate more than this.
-  const limit = 2 ** 32;
-  if (value > limit) throw invalidArgument(`maxBytes must be at most ${limit} bytes.`, { maxBytes: value });
-  return value;
-}
-
-/** A path that ends in `/`, `/.` or `/..`. */
-const NAMES_DIRECTORY_ITSELF = /\/(\.{1,2})?\/*$/;
+export { DEFAULT_MAX_READ_BYTES };
 
 /**
  * File operations over SFTP. Nothing here builds shell strings: paths travel as SFTP
@@ -66,8 +59,7 @@ export class SftpFiles {
   }
 
   async readFileBuffer(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
-    const target = checkRemotePath(path);
-    const maxBytes = checkMaxBytes(checkOptionsObject(options, "readFile options").maxBytes);
+    const { target, maxBytes } = checkRead(path, options);
     try {
       // Reads are idempotent: when the session closes midway the whole read starts again from
       // the open on a fresh session (its handles mean nothing on any other).
@@ -94,15 +86,9 @@ export class SftpFiles {
   }
 
   async writeFile(path: string, data: string | Uint8Array, options: WriteFileOptions = {}): Promise<void> {
-    const target = checkRemotePath(path);
-    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-      throw invalidArgument("writeFile data must be a string or a Uint8Array.");
-    }
-    let mode = checkMode(checkOptionsObject(options, "writeFile options").mode);
-    const bytes =
-      typeof data === "string"
-        ? Buffer.from(data, "utf8")
-        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const checked = checkWrite(path, data, options);
+    const { target, bytes } = checked;
+    let { mode } = checked;
     const existing = await this.lstatOrUndefined(target);
     if (existing && isDirectoryMode(existing.mode)) {
       throw new SandboxError("is_a_directory", `writeFile: ${target} is a directory.`, {
@@ -181,26 +167,16 @@ export class SftpFiles {
   }
 
   async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
-    const target = checkRemotePath(path);
-    const recursive = checkOptionalBoolean(
-      checkOptionsObject(options, "mkdir options").recursive,
-      "recursive",
-    );
+    const { target, recursive } = checkMkdir(path, options);
     if (recursive) await this.mkdirRecursive(target);
     else await this.mkdirOne(target, false);
   }
 
   async rm(path: string, options: RmOptions = {}): Promise<void> {
-    const given = checkRemotePath(path);
-    checkOptionsObject(options, "rm options");
-    checkOptionalBoolean(options.recursive, "recursive");
-    checkOptionalBoolean(options.force, "force");
+    const { given } = checkRm(path, options);
     const refuse = (target: string): void => {
       if (target === "/" || target === this.homeDir() || target === this.realHome) {
-        throw invalidArgument(
-          `rm refuses to remove ${target === "/" ? "the root directory" : "the home directory"}.`,
-          { path: given },
-        );
+        throw refusedRm(target, given);
       }
     };
     refuse(given);

@@ -15,7 +15,7 @@ export const CHUNK_BYTES = 261_120;
 /** Requests kept in flight for one file (4 MiB), so transfers are not bound by round trips. */
 export const PIPELINE_DEPTH = 16;
 
-function tooLarge(path: string, maxBytes: number, size?: number): SandboxError {
+export function tooLarge(path: string, maxBytes: number, size?: number): SandboxError {
   const what = size === undefined ? `more than ${maxBytes} bytes` : `${size} bytes`;
   return new SandboxError(
     "too_large",
