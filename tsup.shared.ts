@@ -12,5 +12,7 @@ export function libraryConfig(entry: string[], dtsEntry?: string): Options {
     dts: dtsEntry ? { entry: dtsEntry } : true,
     sourcemap: true,
     clean: true,
+    // The in-VM agent (core's agent.pl) is bundled as a string: it travels over the connection.
+    loader: { ".pl": "text" },
   };
 }

@@ -1,8 +1,9 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-import { sharedTestConfig } from "../../vitest.shared.ts";
+import { perlAsText, sharedTestConfig } from "../../vitest.shared.ts";
 
 export default defineConfig({
+  plugins: [perlAsText],
   resolve: {
     // See tsconfig.json: the testing kit (and the emulator, for fault tests) are used from
     // source, and they must see this core's source.

@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
-import { sharedTestConfig } from "../../vitest.shared.ts";
+import { perlAsText, sharedTestConfig } from "../../vitest.shared.ts";
 
 /** Tests against the real exe.dev; they skip themselves unless EXE_API_TOKEN is set. */
 export default defineConfig({
+  plugins: [perlAsText],
   test: {
     ...sharedTestConfig,
     include: ["src/**/*.live.test.ts"],

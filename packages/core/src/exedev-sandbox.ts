@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
+import type { Transport } from "./agent/agent-transport.js";
 import { createExeDevApi, type ExeDevApi } from "./api/exe-dev-api.js";
 import type { VmInfo } from "./api/vm-info.js";
 import type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";
@@ -171,6 +172,11 @@ class ExeDevSshSandbox implements ExeDevSandbox {
     this.#reconnect = init.reconnect;
     this.#api = init.api;
     this.#deleteVm = init.deleteVm;
+  }
+
+  /** How commands and files travel: `"agent"` or `"channels"` (see `ConnectOptions.transport`). */
+  get transport(): Transport {
+    return this.#current.transport;
   }
 
   /** The remote `$HOME`. */

@@ -1,5 +1,7 @@
 // Errors
 
+// SSH transport
+export type { Transport, TransportChoice } from "./agent/agent-transport.js";
 // exe.dev control plane
 export type { LobbyFlags, LobbyFlagValue } from "./api/command-line.js";
 export {
@@ -35,7 +37,6 @@ export type {
   Sandbox,
   WriteFileOptions,
 } from "./sandbox.js";
-// SSH transport
 export type { ConnectOptions } from "./ssh/connect-options.js";
 export { fingerprintOf, type HostKeyPolicy } from "./ssh/host-key.js";
 export { generateSshKeyPair, type SshKeyPair } from "./ssh/key-pair.js";

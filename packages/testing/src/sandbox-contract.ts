@@ -45,7 +45,38 @@ export interface SandboxContractOptions {
   faults?: SandboxContractFaults;
   /** What the server cannot do; see {@link SandboxServerCapabilities}. @default everything */
   capabilities?: SandboxServerCapabilities;
+  /**
+   * Opens a second sandbox on the same server and login over the reference transport (one SSH
+   * channel per command): a command must see exactly the same environment, working directory,
+   * umask, shell, session and signal dispositions under test as there. Closed by the suite.
+   */
+  reference?(): Promise<Sandbox>;
+  /**
+   * Lines of the surroundings probe (by prefix, e.g. `"SigBlk:"`) where the reference itself is
+   * wrong on this server, so they are not compared. asyncssh's own exec starts commands with
+   * every signal blocked; the agent, like OpenSSH, blocks none.
+   */
+  referenceQuirks?: string[];
 }
+
+/**
+ * What a command sees of its surroundings, one fact per line. Variables that differ between two
+ * connections by nature (the client's port) or between any two commands (the run tag) are left
+ * out; everything else must match.
+ */
+const SURROUNDINGS_PROBE = [
+  // The shell by name: sshd passes its base name as argv[0], a re-exec under setsid its path.
+  `echo "cwd=$(pwd)" "pwd=$PWD" "umask=$(umask)" "shell=\${0##*/}" "uid=$(id -u)" "gid=$(id -g)" "groups=$(id -G)"`,
+  "grep -E '^Max (open files|processes|stack size|core file size)' /proc/$$/limits 2>/dev/null",
+  'set -- $(cat /proc/$$/stat 2>/dev/null); echo "leads-session=$([ "$6" = "$$" ] && echo yes || echo no)" "leads-group=$([ "$5" = "$$" ] && echo yes || echo no)"',
+  // Read by a child of the shell (/proc/self): what a program the command runs inherits, free
+  // of the shell's own momentary state (it blocks SIGCHLD and holds pipes while it waits).
+  "grep -E '^(SigIgn|SigBlk):' /proc/self/status 2>/dev/null",
+  // Descriptors a transport could leak (low numbers); servers' own high ones (Dropbear leaks
+  // fd 251 into its children) are not the transport's doing.
+  `echo "fds=$(ls /proc/self/fd 2>/dev/null | awk '$1 < 100' | sort -n | tr "\\n" " ")"`,
+  "env | LC_ALL=C sort | grep -v -E '^(SSH_CLIENT|SSH_CONNECTION|EXEDEV_RUN|_)='",
+].join("; ");
 
 /** Asserts that `promise` rejects with a SandboxError of `code`. */
 export async function expectSandboxError(promise: Promise<unknown>, code: SandboxErrorCode): Promise<void> {
@@ -97,6 +128,29 @@ export function defineSandboxContract(name: string, options: SandboxContractOpti
     });
 
     describe("exec", () => {
+      it.skipIf(!options.reference)(
+        "gives a command the same environment, directory, umask, shell and session as a channel exec",
+        async () => {
+          const reference = await (options.reference as () => Promise<Sandbox>)();
+          try {
+            const expected = await reference.exec(SURROUNDINGS_PROBE);
+            const actual = await sandbox.exec(SURROUNDINGS_PROBE);
+            expect(expected.exitCode).toBe(0);
+            const quirks = options.referenceQuirks ?? [];
+            const compared = (stdout: string): string =>
+              stdout
+                .split("\n")
+                .filter((line) => !quirks.some((prefix) => line.startsWith(prefix)))
+                .join("\n");
+            expect(compared(actual.stdout)).toBe(compared(expected.stdout));
+            expect(actual.stderr).toBe(expected.stderr);
+            expect(actual.exitCode).toBe(0);
+          } finally {
+            await reference.close();
+          }
+        },
+      );
+
       it("returns exit codes 0, 1 and 42 as data", async () => {
         expect((await sandbox.exec("true")).exitCode).toBe(0);
         expect((await sandbox.exec("false")).exitCode).toBe(1);

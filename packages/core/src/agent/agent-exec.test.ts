@@ -66,7 +66,7 @@ describe("agent EXEC", () => {
     expect(r.stdout).toMatch(/^sh -c /);
   });
 
-  it("hands on the environment with EXEDEV_RUN, undoing only _ and SHLVL", async () => {
+  it("hands on the environment with EXEDEV_RUN, undoing only _ and a SHLVL of 0", async () => {
     const agent = start({
       HOME: home,
       SHELL: "/bin/bash",
@@ -83,14 +83,15 @@ describe("agent EXEC", () => {
         `HOME=${home}`,
         "SHELL=/bin/bash",
         `PATH=${process.env.PATH}`,
-        "SHLVL=2",
+        "SHLVL=3",
         "KEEP_ME=value with spaces",
         "EXEDEV_RUN=the-tag",
       ].sort(),
     );
-    const one = start({ HOME: home, SHELL: "/bin/bash", PATH: process.env.PATH, SHLVL: "1" });
-    const r1 = await one.exec('tr "\\0" "\\n" </proc/$$/environ');
-    expect(r1.stdout).not.toMatch(/^SHLVL=/m);
+    // `bash -c 'exec perl'` hands perl SHLVL=0 where sshd set none: that one is removed.
+    const zero = start({ HOME: home, SHELL: "/bin/bash", PATH: process.env.PATH, SHLVL: "0" });
+    const r0 = await zero.exec('tr "\\0" "\\n" </proc/$$/environ');
+    expect(r0.stdout).not.toMatch(/^SHLVL=/m);
   });
 
   it("runs in the agent's working directory with its umask", async () => {

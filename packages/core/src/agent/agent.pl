@@ -598,7 +598,7 @@ sub req_rm {
   if (!defined $target) { return send_frame(OK, $id) if $force && $!{ENOENT}; return send_errno($id) }
   my $real_home = length $given_home ? real_path($given_home) : undef;
   if ($target eq '/' || $target eq $given_home || (defined $real_home && $target eq $real_home)) {
-    return send_err($id, 'EREFUSED', 'refusing to remove the root or home directory');
+    return send_err($id, 'EREFUSED', $target eq '/' ? 'root' : 'home');
   }
   my @st = lstat $target;
   if (!@st) { return send_frame(OK, $id) if $force && $!{ENOENT}; return send_errno($id) }
@@ -759,9 +759,9 @@ sub shut_down {
 sub main {
   # Undo what the login shell did to start perl, so commands see what a channel exec sees.
   delete $ENV{_};
-  if (defined $ENV{SHLVL} && $ENV{SHLVL} =~ /\A-?\d+\z/) {
-    if ($ENV{SHLVL} > 1) { $ENV{SHLVL}-- } else { delete $ENV{SHLVL} }
-  }
+  # bash's `exec` lowers the level it raised: SHLVL is back to what sshd gave, except that
+  # where there was none it is now 0.
+  delete $ENV{SHLVL} if defined $ENV{SHLVL} && $ENV{SHLVL} eq '0';
   $shell = defined $ENV{SHELL} && length $ENV{SHELL} ? $ENV{SHELL} : '/bin/sh';
   $home = defined $ENV{HOME} ? $ENV{HOME} : (getpwuid $<)[7];
   $home = '' unless defined $home;

@@ -13,16 +13,21 @@ const logins = isRoot() ? [undefined, UNPRIVILEGED_TEST_USER] : [undefined];
 
 for (const username of logins) {
   const who = username ?? "the current user";
-  describeWithAsyncssh(`SshSandbox on asyncssh, logged in as ${who}`, () => {
-    const asyncssh = useAsyncsshServer({ username });
-    let drop: (() => void) | undefined;
-    defineSandboxContract(`asyncssh (${who})`, {
-      create: async () => {
-        const server = await asyncssh();
-        drop = server.dropConnections;
-        return connectSandbox(server.connectOptions());
-      },
-      faults: { dropConnections: () => drop?.() },
+  for (const transport of ["agent", "channels"] as const) {
+    describeWithAsyncssh(`SshSandbox on asyncssh over ${transport}, logged in as ${who}`, () => {
+      const asyncssh = useAsyncsshServer({ username });
+      let drop: (() => void) | undefined;
+      defineSandboxContract(`asyncssh over ${transport} (${who})`, {
+        create: async () => {
+          const server = await asyncssh();
+          drop = server.dropConnections;
+          return connectSandbox({ ...server.connectOptions(), transport });
+        },
+        reference: async () =>
+          connectSandbox({ ...(await asyncssh()).connectOptions(), transport: "channels" }),
+        faults: { dropConnections: () => drop?.() },
+        referenceQuirks: ["SigBlk:"],
+      });
     });
-  });
+  }
 }

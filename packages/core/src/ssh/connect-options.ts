@@ -1,5 +1,6 @@
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
+import type { TransportChoice } from "../agent/agent-transport.js";
 import { invalidArgument } from "../errors.js";
 import { checkDurationMs, checkPositiveInteger } from "../validate.js";
 import {
@@ -48,6 +49,15 @@ export interface ConnectOptions {
   reconnectMs?: number;
   /** Deadline for each SFTP request; a silent server then gets its SFTP session reopened. @default 60000 */
   sftpTimeoutMs?: number;
+  /**
+   * How commands and files travel. `"agent"`: a small helper started in the VM (perl, which
+   * every Debian and Ubuntu machine has) serves every operation over one SSH channel, one
+   * round trip each, with no `MaxSessions` ceiling; fails with `unsupported` when it cannot
+   * start. `"channels"`: an SSH channel per command and SFTP for files. `"auto"`: the agent when
+   * it starts, else the channels. `sandbox.transport` tells which is in use.
+   * @default "auto"
+   */
+  transport?: TransportChoice;
 }
 
 /** Connect options with defaults applied and validated. */
@@ -67,6 +77,7 @@ export interface ResolvedConnectOptions {
   connectRetryMs: number;
   reconnectMs: number;
   sftpTimeoutMs: number;
+  transport: TransportChoice;
 }
 
 function defaultUsername(): string {
@@ -135,5 +146,12 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     connectRetryMs: checkDurationMs(options.connectRetryMs, "connectRetryMs") ?? 0,
     reconnectMs: checkDurationMs(options.reconnectMs, "reconnectMs") ?? 60_000,
     sftpTimeoutMs: checkDurationMs(options.sftpTimeoutMs, "sftpTimeoutMs") ?? 60_000,
+    transport: checkTransport(options.transport),
   };
+}
+
+function checkTransport(value: unknown): TransportChoice {
+  if (value === undefined) return "auto";
+  if (value === "auto" || value === "agent" || value === "channels") return value;
+  throw invalidArgument('transport must be "auto", "agent" or "channels".', { transport: value });
 }

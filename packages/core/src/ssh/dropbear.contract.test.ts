@@ -15,18 +15,23 @@ const logins = isRoot() ? [undefined, UNPRIVILEGED_TEST_USER] : [undefined];
 
 for (const username of logins) {
   const who = username ?? "the current user";
-  describeWithDropbear(`SshSandbox on Dropbear, logged in as ${who}`, () => {
-    const dropbear = useDropbear({ username });
-    let drop: (() => void) | undefined;
-    defineSandboxContract(`dropbear (${who})`, {
-      create: async () => {
-        const server = await dropbear();
-        drop = server.dropConnections;
-        return connectSandbox(server.connectOptions());
-      },
-      faults: { dropConnections: () => drop?.() },
-      // Debian's 2022.83 has the channel-close race fixed upstream in 2024.86 (mkj/dropbear#321).
-      capabilities: { reliableConcurrentExec: false },
+  for (const transport of ["agent", "channels"] as const) {
+    describeWithDropbear(`SshSandbox on Dropbear over ${transport}, logged in as ${who}`, () => {
+      const dropbear = useDropbear({ username });
+      let drop: (() => void) | undefined;
+      defineSandboxContract(`dropbear over ${transport} (${who})`, {
+        create: async () => {
+          const server = await dropbear();
+          drop = server.dropConnections;
+          return connectSandbox({ ...server.connectOptions(), transport });
+        },
+        reference: async () =>
+          connectSandbox({ ...(await dropbear()).connectOptions(), transport: "channels" }),
+        faults: { dropConnections: () => drop?.() },
+        // Debian's 2022.83 has the channel-close race fixed upstream in 2024.86 (mkj/dropbear#321);
+        // through the agent every command shares one channel, so the race cannot happen.
+        capabilities: { reliableConcurrentExec: transport === "agent" },
+      });
     });
-  });
+  }
 }

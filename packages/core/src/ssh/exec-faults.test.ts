@@ -86,145 +86,154 @@ const servers: Server[] = [
   ...(findDropbear() ? [{ name: "Dropbear", start: () => startDropbear() }] : []),
 ];
 
+// Both transports keep the same promises under faults: the agent kills through its own channel,
+// the channels with a kill command on another one.
+const transports = [{ transport: "agent" as const }, { transport: "channels" as const }];
+
 describeWithSshd("exec deadlines and kills on real servers", () => {
-  describe.each(servers)("$name", ({ name, start }) => {
-    let server: TestSshServer;
-    let sandbox: SshSandbox;
+  describe.each(servers.flatMap((server) => transports.map((t) => ({ ...server, ...t }))))(
+    "$name over $transport",
+    ({ name, start, transport }) => {
+      let server: TestSshServer;
+      let sandbox: SshSandbox;
+      let checker: SshSandbox;
+      beforeAll(async () => {
+        server = await start();
+        sandbox = await connectSandbox({ ...server.connectOptions(), transport });
+        checker = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
+      });
+      afterAll(async () => {
+        await sandbox?.close();
+        await checker?.close();
+        await server?.stop();
+      });
+
+      it("times out a command whose children made their own groups and sessions, and kills them all", async () => {
+        const tag = newTag();
+        const result = sandbox.exec(escapingCommand(tag), { timeoutMs: 1_500 });
+        const outcome = await measure(result);
+        expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
+        expect((await result).timedOut).toBe(true);
+        expect(outcome.durationMs).toBeLessThan(2_500);
+        expect(await leftAfter(checker, tag, `${name}: timeout, children in own groups`, outcome)).toBe("");
+      });
+
+      it("aborts within 1 s and kills the command", async () => {
+        const tag = newTag();
+        const controller = new AbortController();
+        const call = sandbox.exec(escapingCommand(tag), { signal: controller.signal });
+        await untilRunning(checker, tag);
+        const aborted = performance.now();
+        controller.abort();
+        const outcome = await measure(call);
+        expect(outcome).toMatchObject({ outcome: "rejected", code: "aborted" });
+        expect(performance.now() - aborted).toBeLessThan(1_000);
+        expect(await leftAfter(checker, tag, `${name}: abort`, outcome)).toBe("");
+      });
+
+      it("keeps the deadline of a short timeoutMs", async () => {
+        const tag = newTag();
+        const outcome = await measure(sandbox.exec(`sh -c 'sleep 30; true' ${tag}`, { timeoutMs: 700 }));
+        expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
+        expect(outcome.durationMs).toBeLessThan(1_700);
+        expect(await leftAfter(checker, tag, `${name}: timeoutMs 700`, outcome)).toBe("");
+        expect((await sandbox.exec("echo still")).stdout).toBe("still\n");
+      });
+    },
+  );
+});
+
+describeWithSshd("exec faults on the network path", () => {
+  describe.each(transports)("over $transport", ({ transport }) => {
+    let server: SshdServer;
     let checker: SshSandbox;
     beforeAll(async () => {
-      server = await start();
-      sandbox = await connectSandbox(server.connectOptions());
+      server = await startSshd();
       checker = await connectSandbox(server.connectOptions());
     });
     afterAll(async () => {
-      await sandbox?.close();
       await checker?.close();
       await server?.stop();
     });
 
-    it("times out a command whose children made their own groups and sessions, and kills them all", async () => {
-      const tag = newTag();
-      const result = sandbox.exec(escapingCommand(tag), { timeoutMs: 1_500 });
-      const outcome = await measure(result);
-      expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
-      expect((await result).timedOut).toBe(true);
-      expect(outcome.durationMs).toBeLessThan(2_500);
-      expect(await leftAfter(checker, tag, `${name}: timeout, children in own groups`, outcome)).toBe("");
+    async function viaHop() {
+      const hop = await startForwarder(server);
+      const sandbox = await connectSandbox({ ...server.connectOptions(), port: hop.port, transport });
+      return { hop, sandbox };
+    }
+
+    it("cut, then abort: rejects aborted at once, and the command is killed once a connection is back", async () => {
+      const { hop, sandbox } = await viaHop();
+      try {
+        const tag = newTag();
+        const controller = new AbortController();
+        const call = sandbox.exec(escapingCommand(tag), { signal: controller.signal });
+        await untilRunning(checker, tag);
+        hop.cut();
+        controller.abort();
+        const outcome = await measure(call);
+        expect(outcome).toMatchObject({ outcome: "rejected", code: "aborted" });
+        expect(outcome.durationMs).toBeLessThan(1_000);
+        // A call racing the cut may learn of it itself (connection_failed, its fate unknown).
+        await sandbox
+          .exec("true")
+          .catch((error) => expect(isSandboxError(error, "connection_failed")).toBe(true));
+        expect((await sandbox.exec("echo back")).stdout).toBe("back\n"); // the connection is back
+        expect(await leftAfter(checker, tag, "cut then abort", outcome)).toBe("");
+      } finally {
+        await sandbox.close();
+        await hop.kill();
+      }
     });
 
-    it("aborts within 1 s and kills the command", async () => {
-      const tag = newTag();
-      const controller = new AbortController();
-      const call = sandbox.exec(escapingCommand(tag), { signal: controller.signal });
-      await untilRunning(checker, tag);
-      const aborted = performance.now();
-      controller.abort();
-      const outcome = await measure(call);
-      expect(outcome).toMatchObject({ outcome: "rejected", code: "aborted" });
-      expect(performance.now() - aborted).toBeLessThan(1_000);
-      expect(await leftAfter(checker, tag, `${name}: abort`, outcome)).toBe("");
+    it("a command running when the connection drops is killed on reconnect", async () => {
+      const { hop, sandbox } = await viaHop();
+      try {
+        const tag = newTag();
+        const call = sandbox.exec(escapingCommand(tag));
+        await untilRunning(checker, tag);
+        hop.cut();
+        const outcome = await measure(call);
+        expect(outcome).toMatchObject({ outcome: "rejected", code: "connection_failed" });
+        expect(await leftAfter(checker, tag, "cut while running", outcome)).toBe("");
+      } finally {
+        await sandbox.close();
+        await hop.kill();
+      }
     });
 
-    it("keeps the deadline of a short timeoutMs", async () => {
-      const tag = newTag();
-      const outcome = await measure(sandbox.exec(`sh -c 'sleep 30; true' ${tag}`, { timeoutMs: 700 }));
-      expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
-      expect(outcome.durationMs).toBeLessThan(1_700);
-      expect(await leftAfter(checker, tag, `${name}: timeoutMs 700`, outcome)).toBe("");
-      expect((await sandbox.exec("echo still")).stdout).toBe("still\n");
+    it("freeze, timeout, thaw: the deadline holds on a frozen path, and the kill happens after the thaw", async () => {
+      const { hop, sandbox } = await viaHop();
+      try {
+        const tag = newTag();
+        const call = sandbox.exec(escapingCommand(tag), { timeoutMs: 3_000 });
+        await untilRunning(checker, tag);
+        const thaw = hop.freeze();
+        const outcome = await measure(call);
+        expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
+        expect(outcome.durationMs).toBeLessThan(4_000);
+        thaw();
+        expect((await sandbox.exec("echo thawed", { timeoutMs: 20_000 })).stdout).toBe("thawed\n");
+        expect(await leftAfter(checker, tag, "freeze, timeout, thaw", outcome)).toBe("");
+      } finally {
+        await sandbox.close();
+        await hop.kill();
+      }
     });
-  });
-});
 
-describeWithSshd("exec faults on the network path", () => {
-  let server: SshdServer;
-  let checker: SshSandbox;
-  beforeAll(async () => {
-    server = await startSshd();
-    checker = await connectSandbox(server.connectOptions());
-  });
-  afterAll(async () => {
-    await checker?.close();
-    await server?.stop();
-  });
-
-  async function viaHop() {
-    const hop = await startForwarder(server);
-    const sandbox = await connectSandbox({ ...server.connectOptions(), port: hop.port });
-    return { hop, sandbox };
-  }
-
-  it("cut, then abort: rejects aborted at once, and the command is killed once a connection is back", async () => {
-    const { hop, sandbox } = await viaHop();
-    try {
-      const tag = newTag();
-      const controller = new AbortController();
-      const call = sandbox.exec(escapingCommand(tag), { signal: controller.signal });
-      await untilRunning(checker, tag);
-      hop.cut();
-      controller.abort();
-      const outcome = await measure(call);
-      expect(outcome).toMatchObject({ outcome: "rejected", code: "aborted" });
-      expect(outcome.durationMs).toBeLessThan(1_000);
-      // A call racing the cut may learn of it itself (connection_failed, its fate unknown).
-      await sandbox
-        .exec("true")
-        .catch((error) => expect(isSandboxError(error, "connection_failed")).toBe(true));
-      expect((await sandbox.exec("echo back")).stdout).toBe("back\n"); // the connection is back
-      expect(await leftAfter(checker, tag, "cut then abort", outcome)).toBe("");
-    } finally {
-      await sandbox.close();
-      await hop.kill();
-    }
-  });
-
-  it("a command running when the connection drops is killed on reconnect", async () => {
-    const { hop, sandbox } = await viaHop();
-    try {
-      const tag = newTag();
-      const call = sandbox.exec(escapingCommand(tag));
-      await untilRunning(checker, tag);
-      hop.cut();
-      const outcome = await measure(call);
-      expect(outcome).toMatchObject({ outcome: "rejected", code: "connection_failed" });
-      expect(await leftAfter(checker, tag, "cut while running", outcome)).toBe("");
-    } finally {
-      await sandbox.close();
-      await hop.kill();
-    }
-  });
-
-  it("freeze, timeout, thaw: the deadline holds on a frozen path, and the kill happens after the thaw", async () => {
-    const { hop, sandbox } = await viaHop();
-    try {
-      const tag = newTag();
-      const call = sandbox.exec(escapingCommand(tag), { timeoutMs: 3_000 });
-      await untilRunning(checker, tag);
-      const thaw = hop.freeze();
-      const outcome = await measure(call);
-      expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
-      expect(outcome.durationMs).toBeLessThan(4_000);
-      thaw();
-      expect((await sandbox.exec("echo thawed", { timeoutMs: 20_000 })).stdout).toBe("thawed\n");
-      expect(await leftAfter(checker, tag, "freeze, timeout, thaw", outcome)).toBe("");
-    } finally {
-      await sandbox.close();
-      await hop.kill();
-    }
-  });
-
-  it("a deadline passes on a frozen path even before the command could start", async () => {
-    const { hop, sandbox } = await viaHop();
-    try {
-      const thaw = hop.freeze();
-      const outcome = await measure(sandbox.exec("echo never", { timeoutMs: 800 }));
-      expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
-      expect(outcome.durationMs).toBeLessThan(1_800);
-      thaw();
-    } finally {
-      await sandbox.close();
-      await hop.kill();
-    }
+    it("a deadline passes on a frozen path even before the command could start", async () => {
+      const { hop, sandbox } = await viaHop();
+      try {
+        const thaw = hop.freeze();
+        const outcome = await measure(sandbox.exec("echo never", { timeoutMs: 800 }));
+        expect(outcome).toMatchObject({ outcome: "resolved", code: 124 });
+        expect(outcome.durationMs).toBeLessThan(1_800);
+        thaw();
+      } finally {
+        await sandbox.close();
+        await hop.kill();
+      }
+    });
   });
 });
 
@@ -232,7 +241,11 @@ describeWithSshd("channel limits", () => {
   it("maxChannels 2 never deadlocks between the SFTP session and exec", async () => {
     const server = await startSshd();
     try {
-      const sandbox = await connectSandbox({ ...server.connectOptions(), maxChannels: 2 });
+      const sandbox = await connectSandbox({
+        ...server.connectOptions(),
+        maxChannels: 2,
+        transport: "channels",
+      });
       const path = `${sandbox.homeDir}/max-channels-2`;
       const started = performance.now();
       for (let round = 0; round < 5; round++) {
@@ -258,8 +271,8 @@ describeWithSshd("channel limits", () => {
   it("MaxSessions 3 with the default maxChannels: timed-out commands are killed and deadlines hold", async () => {
     const server = await startSshd({ maxSessions: 3 });
     try {
-      const sandbox = await connectSandbox(server.connectOptions());
-      const checker = await connectSandbox(server.connectOptions());
+      const sandbox = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
+      const checker = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
       await sandbox.writeFile(`${sandbox.homeDir}/sessions-probe`, "x"); // SFTP holds one of the 3
       const tag = newTag();
       const started = performance.now();
@@ -286,7 +299,7 @@ describeWithSshd("command-line size", () => {
   it("rejects a command line over the OpenSSH bound before sending, without hurting calls in flight", async () => {
     const server = await startSshd();
     try {
-      const sandbox = await connectSandbox(server.connectOptions());
+      const sandbox = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
       const inFlight = sandbox.exec("sleep 0.5; echo fine");
       const error = await sandbox.exec(`echo ${"a".repeat(256 * 1024)}`).catch((e) => e);
       expect(isSandboxError(error, "invalid_argument")).toBe(true);
@@ -306,7 +319,7 @@ describeWithSshd("command-line size", () => {
   it.runIf(findDropbear())("uses Dropbear's lower bound", async () => {
     const server = await startDropbear();
     try {
-      const sandbox = await connectSandbox(server.connectOptions());
+      const sandbox = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
       const inFlight = sandbox.exec("sleep 0.5; echo fine");
       await expect(sandbox.exec(`echo ${"a".repeat(9_000)}`)).rejects.toMatchObject({
         code: "invalid_argument",

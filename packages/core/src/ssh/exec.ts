@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { runOnAgent } from "../agent/agent-exec.js";
+import type { AgentTransport } from "../agent/agent-transport.js";
 import { invalidArgument, SandboxError } from "../errors.js";
 import type { ExecOptions, ExecResult } from "../sandbox.js";
 import {
@@ -29,9 +31,12 @@ export interface ExecContext {
   killer: ProcessKiller;
   /** The longest command line this server takes, in bytes (see remote-command.ts). */
   commandLineLimit: () => number;
+  /** The in-VM agent, when the sandbox may use it; commands then run there. */
+  agent?: AgentTransport;
 }
 
-interface CheckedExec {
+/** An exec call's options, checked. */
+export interface CheckedExec {
   command: string;
   cwd: string | undefined;
   env: Record<string, string> | undefined;
@@ -108,7 +113,17 @@ export async function runExec(
     durationMs: performance.now() - startedAt,
   });
 
-  const work = runCommand(context, line, tag, checked, stdout, stderr, stop.signal);
+  const channels = (): Promise<ChannelOutcome> =>
+    runCommand(context, line, tag, checked, stdout, stderr, stop.signal);
+  const work =
+    context.agent?.transport === "agent"
+      ? runOnAgent(
+          context.agent,
+          context,
+          { line, tag, checked, stdout, stderr, stop: stop.signal },
+          channels,
+        )
+      : channels();
   // Once the call has settled, a late failure of the abandoned work is nobody's business.
   work.catch(() => {});
   try {
@@ -130,7 +145,8 @@ export async function runExec(
   }
 }
 
-interface ChannelOutcome {
+/** How a started command ended: its exit status, or undefined when its channel (or agent) went first. */
+export interface ChannelOutcome {
   exitCode: number | undefined;
 }
 

@@ -23,6 +23,7 @@ export class ProcessKiller {
   private flushing = false;
   private again = false;
   private spareFirst = false;
+  private viaAgent: ((command: string) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly connection: SshConnection,
@@ -40,6 +41,14 @@ export class ProcessKiller {
    */
   preferSpareConnection(): void {
     this.spareFirst = this.spareConnection !== undefined;
+  }
+
+  /**
+   * Runs kill commands through the in-VM agent when it is in use (`run` resolves false when it
+   * is not): no channel is needed, so a kill is never refused for want of a session.
+   */
+  useAgent(run: (command: string) => Promise<boolean>): void {
+    this.viaAgent = run;
   }
 
   /** How many process trees still wait for their kill. */
@@ -104,6 +113,7 @@ export class ProcessKiller {
   /** One kill command for `batch`: "done", "gone" (no connection will come back), or "hopeless". */
   private async runKill(batch: KillTarget[]): Promise<"done" | "gone" | "hopeless"> {
     const command = buildKillCommand(batch);
+    if (this.viaAgent && (await this.viaAgent(command).catch(() => false))) return "done";
     if (this.spareFirst && (await this.killOnSpare(command)) === "done") return "done";
     for (;;) {
       const permit = await this.slots.acquireControl();

@@ -30,7 +30,12 @@ async function elapsed<T>(promise: Promise<T>): Promise<{ error: unknown; ms: nu
 describeWithSshd("SFTP on servers that do not cooperate (OpenSSH variants)", () => {
   it("gives timeout within sftpTimeoutMs when the server never answers the SFTP INIT, and leaks no slot", async () => {
     const server = await startSshd({ sftpSubsystem: "/bin/sleep 1000" });
-    const sandbox = await connectSandbox({ ...server.connectOptions(), sftpTimeoutMs: 1000, maxChannels: 3 });
+    const sandbox = await connectSandbox({
+      ...server.connectOptions(),
+      transport: "channels",
+      sftpTimeoutMs: 1000,
+      maxChannels: 3,
+    });
     try {
       // maxChannels 3 leaves 2 work slots: a leaked slot per attempt would block exec by the third.
       for (let i = 0; i < 4; i++) {
@@ -49,7 +54,7 @@ describeWithSshd("SFTP on servers that do not cooperate (OpenSSH variants)", () 
 
   it("fails file calls with unsupported when there is no SFTP subsystem, and leaks no session", async () => {
     const server = await startSshd({ sftpSubsystem: false });
-    const sandbox = await connectSandbox(server.connectOptions());
+    const sandbox = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
     try {
       const home = sandbox.homeDir;
       for (let i = 0; i < 30; i++) {
@@ -85,7 +90,7 @@ describeWithSshd("SFTP paths and sizes against OpenSSH", () => {
   let base: string;
   beforeAll(async () => {
     server = await startSshd();
-    sandbox = await connectSandbox(server.connectOptions());
+    sandbox = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
     base = `${sandbox.homeDir}/sftp-paths-${randomBytes(3).toString("hex")}`;
     await sandbox.mkdir(base, { recursive: true });
   });
@@ -172,7 +177,11 @@ describeWithSshd("SFTP paths and sizes against OpenSSH", () => {
 describe.runIf(hasAsyncssh())("SFTP on a server that refuses to open directories (asyncssh)", () => {
   it("reports is_a_directory for readFile of a directory", async () => {
     const server = await startAsyncsshServer();
-    const sandbox = await connectSandbox({ ...server.connectOptions(), knownHostsPath: knownHosts() });
+    const sandbox = await connectSandbox({
+      ...server.connectOptions(),
+      transport: "channels",
+      knownHostsPath: knownHosts(),
+    });
     try {
       const dir = mkdtempSync(join(scratch, "dir-"));
       // asyncssh's own answer is a generic failure, not a status that says "directory".

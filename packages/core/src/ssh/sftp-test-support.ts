@@ -193,9 +193,11 @@ export function useSandboxBehindHop(setUp: HopSetUp): SandboxBehindHop {
     const server = await setUp.start();
     stop = server.stop;
     at.hop = await startForwarder(server.target);
+    // The SFTP path itself (the agent transport has its own cut tests).
     at.sandbox = await connectSandbox({
       ...server.connectOptions(at.hop),
       knownHostsPath: join(scratch, "known_hosts"),
+      transport: "channels",
     });
     at.base = setUp.base(at.sandbox.homeDir);
     await at.sandbox.mkdir(at.base, { recursive: true });

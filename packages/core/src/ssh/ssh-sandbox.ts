@@ -1,3 +1,6 @@
+import { AgentFiles } from "../agent/agent-files.js";
+import { runKillOnAgent } from "../agent/agent-kill.js";
+import { AgentTransport, AgentUnavailable, type Transport } from "../agent/agent-transport.js";
 import { SandboxError } from "../errors.js";
 import type {
   DirEntry,
@@ -26,8 +29,10 @@ import { SftpFiles } from "./sftp-files.js";
 import { SftpSession } from "./sftp-session.js";
 
 /**
- * A {@link Sandbox} over one persistent SSH connection: commands run on multiplexed exec
- * channels, files move over one lazily opened SFTP session. Works against any OpenSSH server.
+ * A {@link Sandbox} over one persistent SSH connection. With the agent transport (the default
+ * when the VM has perl) a small helper in the VM serves commands and files over one channel;
+ * otherwise commands run on multiplexed exec channels and files move over one lazily opened
+ * SFTP session. Works against any OpenSSH server.
  */
 export class SshSandbox implements Sandbox {
   /** The options it connected with (defaults applied; no key material). */
@@ -43,6 +48,8 @@ export class SshSandbox implements Sandbox {
   readonly #killer: ProcessKiller;
   readonly #sftp: SftpSession;
   readonly #files: SftpFiles;
+  readonly #agent: AgentTransport;
+  readonly #agentFiles: AgentFiles;
   #closing: Promise<void> | undefined;
 
   /** Use {@link connectSandbox}; the constructor does no I/O. */
@@ -56,6 +63,19 @@ export class SshSandbox implements Sandbox {
     this.#killer = new ProcessKiller(this.#connection, this.#slots, () => new SshConnection(options));
     this.#sftp = new SftpSession(this.#connection, this.#slots, options.sftpTimeoutMs);
     this.#files = new SftpFiles(this.#sftp, () => this.#home);
+    this.#agent = new AgentTransport(
+      options.transport,
+      this.#connection,
+      this.#slots,
+      () => this.#commandLineLimit,
+    );
+    this.#agentFiles = new AgentFiles(this.#agent, this.#connection, () => this.#home);
+    this.#killer.useAgent((command) => runKillOnAgent(this.#agent, command));
+  }
+
+  /** How commands and files travel now: `"agent"` or `"channels"` (see `ConnectOptions.transport`). */
+  get transport(): Transport {
+    return this.#agent.transport;
   }
 
   /** The remote `$HOME`. */
@@ -77,6 +97,16 @@ export class SshSandbox implements Sandbox {
       this.#slots.separateSftp(cap);
       this.#killer.preferSpareConnection();
     }
+    if (this.#agent.choice !== "channels") {
+      // The agent's HELLO carries $HOME: starting it is the step that learns the home directory.
+      try {
+        this.#home = (await this.#agent.session()).home || "/";
+        return this;
+      } catch (error) {
+        if (!(error instanceof AgentUnavailable)) throw error;
+        this.#agent.fallBack(error);
+      }
+    }
     // A bare exec (no wrapper) to read $HOME; it also proves that commands run.
     const { channel } = await openExec(client, () => this.#connection.isCurrent(client), 'printf %s "$HOME"');
     const output = new OutputCollector(4096);
@@ -94,7 +124,10 @@ export class SshSandbox implements Sandbox {
           connection: this.#connection,
           slots: this.#slots,
           killer: this.#killer,
-          commandLineLimit: () => this.#commandLineLimit,
+          // Through the agent the line is an argument of its own exec, not an SSH request.
+          commandLineLimit: () =>
+            this.#agent.transport === "agent" ? MAX_COMMAND_LINE_BYTES : this.#commandLineLimit,
+          agent: this.#agent,
         },
         command,
         options,
@@ -103,47 +136,116 @@ export class SshSandbox implements Sandbox {
   }
 
   readFile(path: string, options?: ReadFileOptions): Promise<string> {
-    return this.#held(() => this.#files.readFile(path, options));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.readFile(path, options),
+        () => this.#files.readFile(path, options),
+      ),
+    );
   }
 
   readFileBuffer(path: string, options?: ReadFileOptions): Promise<Uint8Array> {
-    return this.#held(() => this.#files.readFileBuffer(path, options));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.readFileBuffer(path, options),
+        () => this.#files.readFileBuffer(path, options),
+      ),
+    );
   }
 
   writeFile(path: string, data: string | Uint8Array, options?: WriteFileOptions): Promise<void> {
-    return this.#held(() => this.#files.writeFile(path, data, options));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.writeFile(path, data, options),
+        () => this.#files.writeFile(path, data, options),
+      ),
+    );
   }
 
   stat(path: string): Promise<FileStat> {
-    return this.#held(() => this.#files.stat(path));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.stat(path),
+        () => this.#files.stat(path),
+      ),
+    );
   }
 
   readdir(path: string): Promise<DirEntry[]> {
-    return this.#held(() => this.#files.readdir(path));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.readdir(path),
+        () => this.#files.readdir(path),
+      ),
+    );
   }
 
   exists(path: string): Promise<boolean> {
-    return this.#held(() => this.#files.exists(path));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.exists(path),
+        () => this.#files.exists(path),
+      ),
+    );
   }
 
   mkdir(path: string, options?: MkdirOptions): Promise<void> {
-    return this.#held(() => this.#files.mkdir(path, options));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.mkdir(path, options),
+        () => this.#files.mkdir(path, options),
+      ),
+    );
   }
 
   rm(path: string, options?: RmOptions): Promise<void> {
-    return this.#held(() => this.#files.rm(path, options));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.rm(path, options),
+        () => this.#files.rm(path, options),
+      ),
+    );
   }
 
   rename(from: string, to: string): Promise<void> {
-    return this.#held(() => this.#files.rename(from, to));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.rename(from, to),
+        () => this.#files.rename(from, to),
+      ),
+    );
   }
 
   uploadFile(localPath: string, remotePath: string): Promise<void> {
-    return this.#held(() => this.#files.uploadFile(localPath, remotePath));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.uploadFile(localPath, remotePath),
+        () => this.#files.uploadFile(localPath, remotePath),
+      ),
+    );
   }
 
   downloadFile(remotePath: string, localPath: string): Promise<void> {
-    return this.#held(() => this.#files.downloadFile(remotePath, localPath));
+    return this.#held(() =>
+      this.#route(
+        () => this.#agentFiles.downloadFile(remotePath, localPath),
+        () => this.#files.downloadFile(remotePath, localPath),
+      ),
+    );
+  }
+
+  /** Runs a call on the agent, or on the channels when the transport is (or just became) channels. */
+  async #route<T>(onAgent: () => Promise<T>, onChannels: () => Promise<T>): Promise<T> {
+    if (this.#agent.transport === "agent") {
+      try {
+        return await onAgent();
+      } catch (error) {
+        // Thrown before anything was sent: safe to run the call on the channels instead.
+        if (!(error instanceof AgentUnavailable)) throw error;
+        this.#agent.fallBack(error);
+      }
+    }
+    return await onChannels();
   }
 
   /**
@@ -162,6 +264,7 @@ export class SshSandbox implements Sandbox {
   /** Closes the SFTP session and the connection; calls waiting for a reconnect reject with `closed`. Safe to call more than once. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#agent.close();
       this.#sftp.close();
       this.#connection.close();
     })();
