@@ -3,6 +3,7 @@ import type { AuthHandlerMiddleware, Client } from "ssh2";
 import { SandboxError } from "../errors.js";
 import { authFailedError, type ResolvedAuth, resolveAuth } from "./auth.js";
 import type { ResolvedConnectOptions } from "./connect-options.js";
+import { enableDirectAuth } from "./direct-auth.js";
 import { HostKeyVerifier } from "./host-key.js";
 import { canProbeKeepalive, startKeepalive } from "./keepalive.js";
 import { abortedError, Semaphore } from "./semaphore.js";
@@ -164,6 +165,8 @@ async function connectOnce(
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
         readyTimeout: timeoutMs,
       });
+      // Two round trips fewer before `ready`; a no-op on an ssh2 whose internals differ.
+      enableDirectAuth(client);
     });
   } finally {
     release();
