@@ -111,6 +111,12 @@ function authBeforeServiceAccept(lines: string[]): boolean {
   return request !== -1 && accept !== -1 && request < accept;
 }
 
+/** Whether the client answered SERVICE_ACCEPT with an IGNORE at once (see direct-auth.ts: Nagle). */
+function ignoreRightAfterServiceAccept(lines: string[]): boolean {
+  const accept = lines.findIndex((line) => line.startsWith("Inbound: Received SERVICE_ACCEPT"));
+  return accept !== -1 && lines[accept + 1] === "Outbound: Sending IGNORE";
+}
+
 interface ServerUnderTest {
   server: TestSshServer;
   /** Where this server reads its authorised keys. */
@@ -144,6 +150,7 @@ function defineAuthTests(start: () => Promise<ServerUnderTest>): void {
       }
       expect(authRequests(lines)).toEqual(["publickey", "publickey"]);
       expect(authBeforeServiceAccept(lines)).toBe(true);
+      expect(ignoreRightAfterServiceAccept(lines)).toBe(true);
     });
   }
 
@@ -255,6 +262,7 @@ describeWithSshd("direct auth: what it relies on", () => {
     expect(enabled).toBe(true);
     expect(authRequests(lines)).toEqual(["publickey"]);
     expect(authBeforeServiceAccept(lines)).toBe(true);
+    expect(ignoreRightAfterServiceAccept(lines)).toBe(true);
   });
 
   it("leaves a client alone when the internals are not there", () => {

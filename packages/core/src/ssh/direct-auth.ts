@@ -12,12 +12,21 @@ interface ParsedKey {
 
 type MessageHandler = (protocol: unknown, ...args: unknown[]) => void;
 
-/** The parts of ssh2's (1.x) client-side `Protocol` this module wraps. */
+/** The parts of ssh2's (1.x) client-side `Protocol` this module wraps or uses. */
 interface ProtocolInternals {
   authPK(username: string, key: unknown, keyAlgo?: string | SignCallback, cbSign?: SignCallback): void;
   service(name: string): void;
   _handlers: Record<string, MessageHandler | undefined>;
+  /** Set while a key exchange is under way (packets are then queued, not sent). */
+  _kexinit: unknown;
+  /** How ssh2's own `ping()` builds and sends a packet. */
+  _packetRW?: { write?: { allocStart?: number; alloc?(length: number): Buffer; finalize?(packet: Buffer): Buffer } };
+  _cipher?: { encrypt?(packet: Buffer): void };
+  /** ssh2's `debug` option, when given. */
+  _debug?: (message: string) => void;
 }
+
+const SSH_MSG_IGNORE = 2;
 
 /**
  * The hash ssh2 signs with for `keyAlgo`, as its `USERAUTH_PK_OK` handler would choose it (ssh2's
@@ -46,6 +55,42 @@ function isPrivateKey(key: unknown): key is ParsedKey {
   );
 }
 
+/**
+ * Sends SSH_MSG_IGNORE (an empty string) the way ssh2 sends its own packets. Returns false when
+ * it cannot: ssh2's internals differ, or a key exchange is under way.
+ */
+function sendIgnore(protocol: ProtocolInternals): boolean {
+  const write = protocol._packetRW?.write;
+  const cipher = protocol._cipher;
+  if (
+    protocol._kexinit !== undefined ||
+    typeof write?.allocStart !== "number" ||
+    typeof write.alloc !== "function" ||
+    typeof write.finalize !== "function" ||
+    typeof cipher?.encrypt !== "function"
+  ) {
+    return false;
+  }
+  const start = write.allocStart;
+  const packet = write.alloc(1 + 4);
+  packet[start] = SSH_MSG_IGNORE;
+  packet.writeUInt32BE(0, start + 1);
+  protocol._debug?.("Outbound: Sending IGNORE");
+  cipher.encrypt(write.finalize(packet));
+  return true;
+}
+
+function canSendIgnore(protocol: Partial<ProtocolInternals>): boolean {
+  const write = protocol._packetRW?.write;
+  return (
+    "_kexinit" in protocol &&
+    typeof write?.allocStart === "number" &&
+    typeof write.alloc === "function" &&
+    typeof write.finalize === "function" &&
+    typeof protocol._cipher?.encrypt === "function"
+  );
+}
+
 function protocolOf(client: Client): ProtocolInternals | undefined {
   const protocol = (client as unknown as { _protocol?: Partial<ProtocolInternals> })._protocol;
   if (
@@ -55,7 +100,8 @@ function protocolOf(client: Client): ProtocolInternals | undefined {
     typeof protocol._handlers !== "object" ||
     protocol._handlers === null ||
     typeof protocol._handlers.SERVICE_ACCEPT !== "function" ||
-    typeof protocol._handlers.EXT_INFO !== "function"
+    typeof protocol._handlers.EXT_INFO !== "function" ||
+    !canSendIgnore(protocol)
   ) {
     return undefined;
   }
@@ -104,6 +150,13 @@ function signAtOnce(protocol: ProtocolInternals): void {
  * send right after their `NEWKEYS`, ahead of `SERVICE_ACCEPT`: its `server-sig-algs` pick the
  * RSA signature algorithm, so the choice is the one ssh2 makes today. A server that sends no
  * `EXT_INFO` there gets today's order: auth starts on `SERVICE_ACCEPT`.
+ *
+ * sshd has Nagle's algorithm on until the first session starts, so its answer to the auth
+ * request, written right after `SERVICE_ACCEPT`, waits until that segment is acknowledged, and a
+ * client with nothing to send acknowledges late (delayed ACK: 40 ms on Linux, more elsewhere),
+ * which would cost more than the round trip saved. So the client answers `SERVICE_ACCEPT` with
+ * an `SSH_MSG_IGNORE` (which every server must accept at any time): the acknowledgement rides on
+ * it at once, and sshd's answer is no later than without pipelining.
  */
 function authBehindServiceRequest(protocol: ProtocolInternals): void {
   const handlers = protocol._handlers;
@@ -124,6 +177,7 @@ function authBehindServiceRequest(protocol: ProtocolInternals): void {
       onServiceAccept(self, name, ...rest);
       return;
     }
+    if (started) sendIgnore(protocol);
     startAuth();
   };
   handlers.EXT_INFO = (self, ...args) => {
