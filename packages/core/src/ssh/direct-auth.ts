@@ -20,7 +20,9 @@ interface ProtocolInternals {
   /** Set while a key exchange is under way (packets are then queued, not sent). */
   _kexinit: unknown;
   /** How ssh2's own `ping()` builds and sends a packet. */
-  _packetRW?: { write?: { allocStart?: number; alloc?(length: number): Buffer; finalize?(packet: Buffer): Buffer } };
+  _packetRW?: {
+    write?: { allocStart?: number; alloc?(length: number): Buffer; finalize?(packet: Buffer): Buffer };
+  };
   _cipher?: { encrypt?(packet: Buffer): void };
   /** ssh2's `debug` option, when given. */
   _debug?: (message: string) => void;
