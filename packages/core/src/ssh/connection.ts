@@ -5,6 +5,7 @@ import { authFailedError, type ResolvedAuth, resolveAuth } from "./auth.js";
 import type { ResolvedConnectOptions } from "./connect-options.js";
 import { enableDirectAuth } from "./direct-auth.js";
 import { HostKeyVerifier } from "./host-key.js";
+import { skipHostKeyProofs } from "./host-keys-notice.js";
 import { canProbeKeepalive, startKeepalive } from "./keepalive.js";
 import { abortedError, Semaphore } from "./semaphore.js";
 import { serverSoftwareOf, unsupportedServerError } from "./server-software.js";
@@ -165,8 +166,10 @@ async function connectOnce(
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
         readyTimeout: timeoutMs,
       });
-      // Two round trips fewer before `ready`; a no-op on an ssh2 whose internals differ.
+      // Round trips fewer before `ready` and to the first channel; each a no-op on an ssh2
+      // whose internals differ.
       enableDirectAuth(client);
+      skipHostKeyProofs(client);
     });
   } finally {
     release();

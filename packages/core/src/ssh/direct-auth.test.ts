@@ -13,11 +13,12 @@ import {
   type TestSshServer,
   UNPRIVILEGED_TEST_USER,
 } from "@exedev-sandbox/testing";
-import type { Client, ConnectConfig } from "ssh2";
-import { afterAll, afterEach, beforeAll, expect, it, vi } from "vitest";
+import type { Client } from "ssh2";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { connectSandbox, isSandboxError } from "../index.js";
 import { enableDirectAuth } from "./direct-auth.js";
 import { generateSshKeyPair } from "./key-pair.js";
+import { lineRightAfter, recordSsh2Debug } from "./ssh2-debug-test-support.js";
 import { SshClient } from "./ssh2-runtime.js";
 
 // Auth round trips are counted as messages, not timed: ssh2's `debug` log names every
@@ -86,19 +87,6 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Records ssh2's debug log of every client connected while recording. */
-function recordSsh2Debug(): string[] {
-  const lines: string[] = [];
-  const connect = SshClient.prototype.connect;
-  vi.spyOn(SshClient.prototype, "connect").mockImplementation(function (this: Client, config: ConnectConfig) {
-    return connect.call(this, { ...config, debug: (line: string) => lines.push(line) });
-  });
-  return lines;
-}
-afterEach(() => {
-  vi.restoreAllMocks();
-});
-
 /** The USERAUTH_REQUESTs sent, by ssh2's name for them: "publickey" (signed) or "publickey -- check". */
 function authRequests(lines: string[]): string[] {
   return lines.flatMap((line) => /^Outbound: Sending USERAUTH_REQUEST \((.*)\)$/.exec(line)?.[1] ?? []);
@@ -113,8 +101,7 @@ function authBeforeServiceAccept(lines: string[]): boolean {
 
 /** Whether the client answered SERVICE_ACCEPT with an IGNORE at once (see direct-auth.ts: Nagle). */
 function ignoreRightAfterServiceAccept(lines: string[]): boolean {
-  const accept = lines.findIndex((line) => line.startsWith("Inbound: Received SERVICE_ACCEPT"));
-  return accept !== -1 && lines[accept + 1] === "Outbound: Sending IGNORE";
+  return lineRightAfter(lines, "Inbound: Received SERVICE_ACCEPT", "Outbound: Sending IGNORE");
 }
 
 interface ServerUnderTest {

@@ -1,4 +1,5 @@
 import type { Client } from "ssh2";
+import { canSendIgnore, type PacketInternals, protocolOf, sendIgnore } from "./ssh2-ignore.js";
 
 /** ssh2's signing callback: gets the data to sign, hands the signature to `send`. */
 type SignCallback = (data: Buffer, send: (signature: Buffer) => void) => void;
@@ -13,22 +14,11 @@ interface ParsedKey {
 type MessageHandler = (protocol: unknown, ...args: unknown[]) => void;
 
 /** The parts of ssh2's (1.x) client-side `Protocol` this module wraps or uses. */
-interface ProtocolInternals {
+interface ProtocolInternals extends PacketInternals {
   authPK(username: string, key: unknown, keyAlgo?: string | SignCallback, cbSign?: SignCallback): void;
   service(name: string): void;
   _handlers: Record<string, MessageHandler | undefined>;
-  /** Set while a key exchange is under way (packets are then queued, not sent). */
-  _kexinit: unknown;
-  /** How ssh2's own `ping()` builds and sends a packet. */
-  _packetRW?: {
-    write?: { allocStart?: number; alloc?(length: number): Buffer; finalize?(packet: Buffer): Buffer };
-  };
-  _cipher?: { encrypt?(packet: Buffer): void };
-  /** ssh2's `debug` option, when given. */
-  _debug?: (message: string) => void;
 }
-
-const SSH_MSG_IGNORE = 2;
 
 /**
  * The hash ssh2 signs with for `keyAlgo`, as its `USERAUTH_PK_OK` handler would choose it (ssh2's
@@ -57,44 +47,8 @@ function isPrivateKey(key: unknown): key is ParsedKey {
   );
 }
 
-/**
- * Sends SSH_MSG_IGNORE (an empty string) the way ssh2 sends its own packets. Returns false when
- * it cannot: ssh2's internals differ, or a key exchange is under way.
- */
-function sendIgnore(protocol: ProtocolInternals): boolean {
-  const write = protocol._packetRW?.write;
-  const cipher = protocol._cipher;
-  if (
-    protocol._kexinit !== undefined ||
-    typeof write?.allocStart !== "number" ||
-    typeof write.alloc !== "function" ||
-    typeof write.finalize !== "function" ||
-    typeof cipher?.encrypt !== "function"
-  ) {
-    return false;
-  }
-  const start = write.allocStart;
-  const packet = write.alloc(1 + 4);
-  packet[start] = SSH_MSG_IGNORE;
-  packet.writeUInt32BE(0, start + 1);
-  protocol._debug?.("Outbound: Sending IGNORE");
-  cipher.encrypt(write.finalize(packet));
-  return true;
-}
-
-function canSendIgnore(protocol: Partial<ProtocolInternals>): boolean {
-  const write = protocol._packetRW?.write;
-  return (
-    "_kexinit" in protocol &&
-    typeof write?.allocStart === "number" &&
-    typeof write.alloc === "function" &&
-    typeof write.finalize === "function" &&
-    typeof protocol._cipher?.encrypt === "function"
-  );
-}
-
-function protocolOf(client: Client): ProtocolInternals | undefined {
-  const protocol = (client as unknown as { _protocol?: Partial<ProtocolInternals> })._protocol;
+function authInternalsOf(client: Client): ProtocolInternals | undefined {
+  const protocol = protocolOf<ProtocolInternals>(client);
   if (
     typeof protocol?.authPK !== "function" ||
     protocol.authPK.length !== 4 ||
@@ -206,7 +160,7 @@ function authBehindServiceRequest(protocol: ProtocolInternals): void {
  * @returns whether the client was changed
  */
 export function enableDirectAuth(client: Client): boolean {
-  const protocol = protocolOf(client);
+  const protocol = authInternalsOf(client);
   if (!protocol) return false;
   signAtOnce(protocol);
   authBehindServiceRequest(protocol);
