@@ -200,6 +200,9 @@ async def main():
     parser.add_argument("--authorized-keys", required=True)
     parser.add_argument("--username", required=True)
     parser.add_argument("--shell", default="/bin/sh")
+    # Comma-separated; also what EXT_INFO's server-sig-algs lists, so a client's choice of RSA
+    # signature (rsa-sha2-256/512, ssh-rsa) can be steered by a test.
+    parser.add_argument("--signature-algs")
     args = parser.parse_args()
     SHELL[0] = args.shell
 
@@ -214,6 +217,7 @@ async def main():
         0,
         server_host_keys=[args.host_key],
         encoding=None,  # bytes in, bytes out: the server never decodes command output
+        **({"signature_algs": args.signature_algs.split(",")} if args.signature_algs else {}),
     )
     port = server.sockets[0].getsockname()[1]
     print(f"LISTENING {port}", flush=True)

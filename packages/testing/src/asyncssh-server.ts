@@ -41,6 +41,12 @@ export interface StartAsyncsshServerOptions {
    * /bin/sh is dash, whose `kill` builtin differs from bash's. @default "/bin/sh"
    */
   shell?: string;
+  /**
+   * The public-key signature algorithms the server accepts, which are also what its EXT_INFO
+   * `server-sig-algs` lists, e.g. `["rsa-sha2-512"]` to see a client sign RSA with SHA-512.
+   * @default asyncssh's own list
+   */
+  signatureAlgs?: string[];
   /** How long to wait for the server to listen (Python starts slowly on a busy machine). @default 20000 */
   startTimeoutMs?: number;
 }
@@ -101,6 +107,7 @@ export async function startAsyncsshServer(options: StartAsyncsshServerOptions = 
       username,
       "--shell",
       options.shell ?? "/bin/sh",
+      ...(options.signatureAlgs ? ["--signature-algs", options.signatureAlgs.join(",")] : []),
     ],
     {
       stdio: ["ignore", "pipe", logFd],

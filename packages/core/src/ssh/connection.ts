@@ -3,7 +3,9 @@ import type { AuthHandlerMiddleware, Client } from "ssh2";
 import { SandboxError } from "../errors.js";
 import { authFailedError, type ResolvedAuth, resolveAuth } from "./auth.js";
 import type { ResolvedConnectOptions } from "./connect-options.js";
+import { enableDirectAuth } from "./direct-auth.js";
 import { HostKeyVerifier } from "./host-key.js";
+import { skipHostKeyProofs } from "./host-keys-notice.js";
 import { canProbeKeepalive, startKeepalive } from "./keepalive.js";
 import { abortedError, Semaphore } from "./semaphore.js";
 import { serverSoftwareOf, unsupportedServerError } from "./server-software.js";
@@ -164,6 +166,10 @@ async function connectOnce(
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
         readyTimeout: timeoutMs,
       });
+      // Round trips fewer before `ready` and to the first channel; each a no-op on an ssh2
+      // whose internals differ.
+      enableDirectAuth(client);
+      skipHostKeyProofs(client);
     });
   } finally {
     release();
