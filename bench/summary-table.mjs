@@ -1,12 +1,22 @@
 // The root benchmark's one table: core's measures (from packages/core/bench/results.json, written
 // by core's bench in the same `pnpm bench` run) and the tool loop through every adapter, each set
-// against what people use today.
+// against what people use today; then core's latency leg (round trips through a 20 ms hop, the
+// raw channel ceiling for transfers) and the tool loop through the hop, when they ran.
+import {
+  latencyTables,
+  loopbackRatioLines,
+  toolLoopHopTable,
+  transferCeilingTable,
+} from "../packages/core/bench/latency-tables.mjs";
 
 const ms = (value) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 const times = (slow, fast) => `${(slow / fast).toFixed(1)}x`;
 
-/** Markdown rows: measure, exedev-sandbox, baseline, speed-up. */
-export function summaryTable(core, loop) {
+/**
+ * Markdown: the loopback table (measure, exedev-sandbox, baseline, speed-up), then the latency
+ * tables of core's latency leg and of the tool loop through the hop, each present when it ran.
+ */
+export function summaryTable(core, loop, loopHop) {
   const rows = [];
   const clean = core?.runs?.clean;
   if (clean) {
@@ -63,9 +73,14 @@ export function summaryTable(core, loop) {
       times(baseline.medianMs, leg.medianMs),
     ]);
   }
+  const sections = [];
+  if (core?.latency) sections.push(latencyTables(core.latency), loopbackRatioLines(core.latency));
+  if (core?.transferCeiling) sections.push(transferCeilingTable(core.transferCeiling));
+  if (loopHop) sections.push(toolLoopHopTable(loopHop));
   return [
     "| measure | exedev-sandbox | baseline | speed-up |",
     "| --- | --- | --- | --- |",
     ...rows.map((row) => `| ${row.join(" | ")} |`),
+    ...sections.flatMap((lines) => ["", ...lines]),
   ];
 }
