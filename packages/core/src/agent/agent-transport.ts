@@ -2,7 +2,7 @@ import type { Client } from "ssh2";
 import { SandboxError } from "../errors.js";
 import type { ChannelSlots } from "../ssh/channel-slots.js";
 import type { SshConnection } from "../ssh/connection.js";
-import { AgentLost, AgentSession, AgentUnavailable } from "./agent-session.js";
+import { AgentSession, AgentUnavailable } from "./agent-session.js";
 
 /**
  * How a sandbox runs commands and file operations.
@@ -119,4 +119,4 @@ export async function agentLostError(
   return new SandboxError("channel_failed", `The in-VM agent stopped during ${operation}.`);
 }
 
-export { AgentLost, AgentUnavailable };
+export { AgentUnavailable };

@@ -22,7 +22,6 @@ import {
   checkRead,
   checkRm,
   checkWrite,
-  DEFAULT_MAX_READ_BYTES,
   NAMES_DIRECTORY_ITSELF,
   refusedRm,
 } from "./file-checks.js";
@@ -34,8 +33,6 @@ import { forEachLimited, tempNameFor, writeTempFile } from "./sftp-write.js";
 
 /** Requests kept in flight by fastGet/fastPut. */
 const TRANSFER_CONCURRENCY = 16;
-
-export { DEFAULT_MAX_READ_BYTES };
 
 /**
  * File operations over SFTP. Nothing here builds shell strings: paths travel as SFTP
