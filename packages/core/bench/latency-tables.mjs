@@ -87,7 +87,7 @@ export function transferCeilingTable(ceiling) {
     ofCeilingPercent === undefined ? "" : `${ofCeilingPercent.toFixed(0)} %`,
   ]);
   return [
-    `64 MiB on loopback (median of ${ceiling.samples}); ceiling: one raw ssh2 exec channel, same connection options`,
+    `64 MiB ${ceiling.via === "hop" ? "through the 20 ms round trip" : "on loopback"} (median of ${ceiling.samples}); ceiling: one raw ssh2 exec channel, same connection options`,
     "",
     ...rows(["transfer", "MB/s", "of the raw channel, same direction"], body),
   ];

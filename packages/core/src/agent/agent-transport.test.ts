@@ -4,6 +4,7 @@ import {
   expectSandboxError,
   isRoot,
   remainingProcesses,
+  startForwarder,
   UNPRIVILEGED_TEST_USER,
   useSshd,
 } from "@exedev-sandbox/testing";
@@ -72,6 +73,8 @@ describeWithSshd("the agent transport on OpenSSH", () => {
       const observer = await reference();
       try {
         const running = sandbox.exec(`setsid ${sleep} & ${sleep}; wait`);
+        // It rejects when the agent dies, possibly before the kill command's own call returns.
+        running.catch(() => {});
         await expect
           .poll(async () => (await observer.exec(`pgrep -c -f '^${sleep}$' || true`)).stdout.trim())
           .toBe("2");
@@ -107,6 +110,78 @@ describeWithSshd("the agent transport on OpenSSH", () => {
         const sandbox = await connectSandbox({ ...options, transport: choice });
         expect(sandbox.transport).toBe(expected);
         await sandbox.close();
+      }
+    });
+  });
+
+  describe("under cuts of the network path", () => {
+    const sshd = useSshd({});
+
+    it("reads return each file's own bytes, writes leave the old or the new content, no temp file stays", async () => {
+      const server = await sshd();
+      const hop = await startForwarder(server);
+      const sandbox = await connectSandbox({
+        ...server.connectOptions(),
+        port: hop.port,
+        transport: "agent",
+      });
+      try {
+        const dir = `${sandbox.homeDir}/agent-cuts-${randomBytes(4).toString("hex")}`;
+        const readOnly = Array.from({ length: 8 }, (_, i) => ({
+          path: `${dir}/r${i}`,
+          bytes: randomBytes(48 * 1024 + i),
+        }));
+        const written = Array.from({ length: 2 }, (_, i) => ({
+          path: `${dir}/w${i}`,
+          versions: [randomBytes(96 * 1024)],
+        }));
+        for (const file of readOnly) await sandbox.writeFile(file.path, file.bytes);
+        for (const file of written) await sandbox.writeFile(file.path, file.versions[0] as Buffer);
+        let failed = 0;
+        for (let round = 0; round < 30; round++) {
+          const reads = readOnly.map((file) => sandbox.readFileBuffer(file.path));
+          const writes = written.map((file) => {
+            const next = randomBytes(96 * 1024);
+            file.versions.push(next);
+            return sandbox.writeFile(file.path, next);
+          });
+          setTimeout(() => hop.cut(), round % 10);
+          const outcomes = await Promise.allSettled([...reads, ...writes]);
+          outcomes.forEach((outcome, i) => {
+            if (outcome.status === "rejected") {
+              failed++;
+              expect((outcome.reason as { code?: string }).code, String(outcome.reason)).toBe(
+                "connection_failed",
+              );
+            } else if (i < readOnly.length) {
+              expect(
+                Buffer.from(outcome.value as Uint8Array).equals((readOnly[i] as { bytes: Buffer }).bytes),
+              ).toBe(true);
+            }
+          });
+          for (const file of written) {
+            const now = Buffer.from(await sandbox.readFileBuffer(file.path));
+            const [before, after] = file.versions.slice(-2) as [Buffer, Buffer];
+            expect(now.equals(after) || now.equals(before), `round ${round}: ${file.path} is whole`).toBe(
+              true,
+            );
+            file.versions = [now];
+          }
+        }
+        // The agent of a cut connection removes its unfinished temp files when its input ends.
+        await expect
+          .poll(
+            async () => (await sandbox.readdir(dir)).filter((entry) => entry.name.endsWith(".tmp")).length,
+            {
+              timeout: 10_000,
+            },
+          )
+          .toBe(0);
+        expect(failed).toBeGreaterThan(0); // the cuts did land mid-call
+        await sandbox.rm(dir, { recursive: true });
+      } finally {
+        await sandbox.close();
+        await hop.kill();
       }
     });
   });
