@@ -99,10 +99,14 @@ async function hopLoop(server, keyPath) {
         const cwd = `${sandboxes.loopback.homeDir}/loop-hop`;
         await sandboxes.loopback.mkdir(cwd, { recursive: true });
         const legs = {};
-        for (const path of ["loopback", "hop"])
-          legs[path] = (await adapterLegs(sandboxes[path], cwd, servers[path], { quiet: true })).filter(
-            (leg) => pass === 0 || leg.file !== "paperclip.mjs",
-          );
+        for (const path of ["loopback", "hop"]) {
+          const all = await adapterLegs(sandboxes[path], cwd, servers[path], { quiet: true });
+          // Paperclip makes its own connection (transport "auto"): it runs in the first pass
+          // only, and the legs made for the others are closed at once (each holds a worker).
+          const skipped = all.filter((leg) => pass > 0 && leg.file === "paperclip.mjs");
+          for (const leg of skipped) await leg.close?.();
+          legs[path] = all.filter((leg) => !skipped.includes(leg));
+        }
         for (const [index, leg] of legs.hop.entries()) {
           await timePair(
             { loopback: legs.loopback[index], hop: leg },

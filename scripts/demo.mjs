@@ -125,7 +125,7 @@ try {
   });
   if (listed) show(listed);
   const backend = createDeepAgentsBackend(sandbox);
-  const grep = await step("deepagents backend: grep over SFTP-written files", async () => {
+  const grep = await step("deepagents backend: grep over the files it wrote", async () => {
     await backend.write(`${work}/notes.md`, "TODO: ship the demo\n");
     return backend.grep("TODO", work);
   });
