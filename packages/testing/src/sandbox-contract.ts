@@ -448,6 +448,12 @@ export function defineSandboxContract(name: string, options: SandboxContractOpti
         await expectSandboxError(sandbox.readFileBuffer(path("missing.bin")), "not_found");
         await expectSandboxError(sandbox.readFile(root), "is_a_directory");
         await expectSandboxError(sandbox.writeFile(root, "x"), "is_a_directory");
+        // A file where a parent directory should be: the parents cannot be made.
+        await sandbox.writeFile(path("plain-file"), "x");
+        await expectSandboxError(sandbox.writeFile(path("plain-file", "under.txt"), "x"), "already_exists");
+        await expectSandboxError(sandbox.writeFile(path("plain-file", "a", "b.txt"), "x"), "already_exists");
+        await expectSandboxError(sandbox.readFile(path("plain-file", "under.txt")), "not_found");
+        expect(await sandbox.exists(path("plain-file", "under.txt"))).toBe(false);
       });
 
       it("rejects bad paths with invalid_argument", async () => {

@@ -25,7 +25,7 @@ import {
   NAMES_DIRECTORY_ITSELF,
   refusedRm,
 } from "../ssh/file-checks.js";
-import { isDirectoryMode, isLinkMode, isRegularMode, kindOf } from "../ssh/sftp-modes.js";
+import { isDirectoryMode, isLinkMode, kindOf, toFileStat } from "../ssh/sftp-modes.js";
 import { tooLarge } from "../ssh/sftp-read.js";
 import { checkLocalPath, checkRemotePath } from "../validate.js";
 import { AgentErrorReply, AgentLost, type AgentSession } from "./agent-session.js";
@@ -86,7 +86,7 @@ export class AgentFiles {
             details: { path: target },
           });
         }
-        throw error;
+        throw parentInTheWay(error, "writeFile", target);
       }
     });
   }
@@ -99,11 +99,12 @@ export class AgentFiles {
       const followed = session.call(Request.STAT, [{ str: target }]);
       followed.catch(() => {});
       const own = readStat(await link);
-      if (!isLinkMode(own.mode)) return toFileStat(own, false);
+      if (!isLinkMode(own.mode)) return toFileStat(asStats(own), false);
       try {
-        return toFileStat(readStat(await followed), true);
+        return toFileStat(asStats(readStat(await followed)), true);
       } catch (error) {
-        if (error instanceof AgentErrorReply && isNotFound(error.errno)) return toFileStat(own, true);
+        if (error instanceof AgentErrorReply && isNotFound(error.errno))
+          return toFileStat(asStats(own), true);
         throw error;
       }
     });
@@ -220,7 +221,8 @@ export class AgentFiles {
       try {
         await session.call(Request.WRITE, [{ str: target }, { u32: info.mode & 0o777 }], { input: stream });
       } catch (error) {
-        if (error instanceof AgentErrorReply || error instanceof AgentLost) throw error;
+        if (error instanceof AgentErrorReply) throw parentInTheWay(error, "uploadFile", target);
+        if (error instanceof AgentLost) throw error;
         throw new SandboxError(
           "io_error",
           `uploadFile: reading ${local} failed (${(error as NodeJS.ErrnoException).code ?? "error"}).`,
@@ -293,20 +295,30 @@ export class AgentFiles {
   }
 }
 
+/**
+ * A write whose parent path runs into a file: `already_exists`, as the SFTP path reports it
+ * (its `mkdir -p` of the parents finds the file), not `not_found`.
+ */
+function parentInTheWay(error: unknown, operation: string, target: string): unknown {
+  if (!(error instanceof AgentErrorReply) || (error.errno !== "ENOTDIR" && error.errno !== "EEXIST"))
+    return error;
+  return new SandboxError(
+    "already_exists",
+    `${operation}: a parent of ${target} exists and is not a directory.`,
+    {
+      details: { path: target },
+    },
+  );
+}
+
+/** An agent stat record in the shape {@link toFileStat} reads. */
+function asStats(stat: AgentStat): { mode: number; size: number; mtime: number } {
+  return { mode: stat.mode, size: stat.size, mtime: stat.mtimeSeconds };
+}
+
 /** errno names SFTP servers report as "no such file". */
 function isNotFound(errno: string): boolean {
   return errno === "ENOENT" || errno === "ENOTDIR" || errno === "ELOOP";
-}
-
-function toFileStat(stat: AgentStat, isSymbolicLink: boolean): FileStat {
-  return {
-    isFile: isRegularMode(stat.mode),
-    isDirectory: isDirectoryMode(stat.mode),
-    isSymbolicLink,
-    size: stat.size,
-    mtime: new Date(stat.mtimeSeconds * 1000),
-    mode: stat.mode & 0o7777,
-  };
 }
 
 /** An `ERR` answer as the SandboxError the SFTP path gives for the same case. */

@@ -30,7 +30,7 @@ export function kindOf(mode: number): DirEntry["type"] {
 }
 
 /** SFTP attributes as a {@link FileStat}. */
-export function toFileStat(stats: Stats, isSymbolicLink: boolean): FileStat {
+export function toFileStat(stats: Pick<Stats, "mode" | "size" | "mtime">, isSymbolicLink: boolean): FileStat {
   return {
     isFile: isRegularMode(stats.mode),
     isDirectory: isDirectoryMode(stats.mode),
