@@ -240,7 +240,7 @@ export class AgentSession {
    * the agent then drops what it received (a WRITE's temp file is removed, never renamed).
    */
   async sendInput(id: number, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    const chunks = data instanceof Uint8Array ? slices(data) : data;
+    const chunks = data instanceof Uint8Array ? [data] : data;
     try {
       for await (const piece of chunks) {
         for (let offset = 0; offset < piece.length; offset += INPUT_CHUNK_BYTES) {
@@ -308,10 +308,6 @@ export class AgentSession {
       this.#closedListeners.clear();
     });
   }
-}
-
-function* slices(data: Uint8Array): Generator<Uint8Array> {
-  yield data;
 }
 
 /** INPUT chunk size: under the frame limit, big enough that the per-frame cost is noise. */
