@@ -1,6 +1,7 @@
 // The way existing exe.dev plugins do it, for comparison: one `ssh` process per operation
 // (files go through `cat`), with the plugins' own argv. Written only for this benchmark.
 import { execFile } from "node:child_process";
+import { sshArgs } from "../packages/core/bench/bench-kit.mjs";
 
 const quote = (word) => `'${word.replaceAll("'", `'\\''`)}'`;
 
@@ -10,21 +11,7 @@ export function sshPerCommandLeg({ host, port, username, keyPath, knownHostsPath
     new Promise((resolve, reject) => {
       const child = execFile(
         "ssh",
-        [
-          "-T",
-          "-o",
-          "BatchMode=yes",
-          "-o",
-          "StrictHostKeyChecking=accept-new",
-          "-o",
-          `UserKnownHostsFile=${knownHostsPath}`,
-          "-i",
-          keyPath,
-          "-p",
-          String(port),
-          `${username}@${host}`,
-          command,
-        ],
+        [...sshArgs({ host, port, username, keyPath, knownHostsPath }), command],
         { maxBuffer: 64 * 1024 * 1024 },
         (error, stdout, stderr) =>
           error && error.code === 255

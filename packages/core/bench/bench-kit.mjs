@@ -40,10 +40,9 @@ export async function connectTransport(options, transport) {
   return { unavailable: `n/a (${transport} transport unavailable)` };
 }
 
-/** OpenSSH client arguments for `server` (host and port may be the hop's). */
-export function sshArgs({ host, port, username, keyPath, knownHostsPath }, extra = []) {
+/** The options ssh and scp share: key auth only, no prompts, a known_hosts file of the bench's. */
+function clientOptions({ keyPath, knownHostsPath }) {
   return [
-    "-T",
     "-o",
     "BatchMode=yes",
     "-o",
@@ -52,11 +51,24 @@ export function sshArgs({ host, port, username, keyPath, knownHostsPath }, extra
     `UserKnownHostsFile=${knownHostsPath}`,
     "-i",
     keyPath,
-    "-p",
-    String(port),
-    ...extra,
-    `${username}@${host}`,
   ];
+}
+
+/** OpenSSH client arguments for `server` (host and port may be the hop's). */
+export function sshArgs(target, extra = []) {
+  return [
+    "-T",
+    ...clientOptions(target),
+    "-p",
+    String(target.port),
+    ...extra,
+    `${target.username}@${target.host}`,
+  ];
+}
+
+/** scp arguments for `target` (its port given with scp's `-P`); the paths follow. */
+export function scpArgs(target) {
+  return ["-q", ...clientOptions(target), "-P", String(target.port)];
 }
 
 /**

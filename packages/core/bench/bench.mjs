@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { isRoot, startSshd, UNPRIVILEGED_TEST_USER } from "../../testing/src/sshd.ts";
 import { connectSandbox } from "../dist/index.js";
+import { sshArgs as sharedSshArgs } from "./bench-kit.mjs";
 
 const run = promisify(execFile);
 const here = new URL(".", import.meta.url).pathname;
@@ -45,21 +46,7 @@ async function timeSeries(count, warmup, fn) {
 }
 
 function sshArgs(server, keyPath, knownHosts, extra = []) {
-  return [
-    "-T",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=accept-new",
-    "-o",
-    `UserKnownHostsFile=${knownHosts}`,
-    "-i",
-    keyPath,
-    "-p",
-    String(server.port),
-    ...extra,
-    `${server.username}@${server.host}`,
-  ];
+  return sharedSshArgs({ ...server, keyPath, knownHostsPath: knownHosts }, extra);
 }
 
 async function latency(server, label) {

@@ -20,6 +20,7 @@ import {
   connectTransport,
   percentile,
   runSsh,
+  scpArgs,
   sshArgs,
   startControlMaster,
   startHop,
@@ -295,19 +296,7 @@ async function transfers(home, agentAvailable, path) {
     if (sandbox) sandboxes.agent = sandbox;
   }
   const target = sshTarget(path);
-  const scpArgs = [
-    "-q",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=accept-new",
-    "-o",
-    `UserKnownHostsFile=${knownHostsPath}`,
-    "-i",
-    keyPath,
-    "-P",
-    String(target.port),
-  ];
+  const scp = scpArgs(target);
   const scpRemote = `${target.username}@${target.host}:${remote}`;
   const legs = [
     ["raw channel, client → server (`cat > /dev/null`)", "up", () => rawUpload(raw, size)],
@@ -321,8 +310,8 @@ async function transfers(home, agentAvailable, path) {
       () => sandbox.downloadFile(remote, `${local}.${transport}.down`),
     ]);
   }
-  legs.push(["scp upload", "up", () => run("scp", [...scpArgs, local, scpRemote])]);
-  legs.push(["scp download", "down", () => run("scp", [...scpArgs, scpRemote, `${local}.scp`])]);
+  legs.push(["scp upload", "up", () => run("scp", [...scp, local, scpRemote])]);
+  legs.push(["scp download", "down", () => run("scp", [...scp, scpRemote, `${local}.scp`])]);
   const speeds = legs.map(() => []);
   const failed = legs.map(() => 0);
   try {
