@@ -94,7 +94,9 @@ sub nonblock {
   fcntl($fh, F_SETFL, $flags | O_NONBLOCK) if defined $flags;
 }
 
-sub watch_read { my ($fh, $producer, $cb) = @_; $readers{fileno $fh} = [$fh, $producer, $cb] }
+# $first: a descriptor read before this one when both are ready (a command's stdout before its
+# stderr, so output written in that order arrives in that order, as sshd reads them).
+sub watch_read { my ($fh, $producer, $cb, $first) = @_; $readers{fileno $fh} = [$fh, $producer, $cb, $first] }
 sub unwatch_read { delete $readers{fileno $_[0]} }
 sub watch_write { my ($fh, $cb) = @_; $writers{fileno $fh} = [$fh, $cb] }
 sub unwatch_write { delete $writers{fileno $_[0]} }
@@ -202,10 +204,10 @@ sub start_exec {
   $by_pid{$pid} = $cmd;
   delete $cmd->{line};
   $cmd->{open} = 2;
-  for ([$out_r, STDOUT_FRAME], [$err_r, STDERR_FRAME]) {
-    my ($fh, $type) = @$_;
+  for ([$out_r, STDOUT_FRAME, undef], [$err_r, STDERR_FRAME, fileno $out_r]) {
+    my ($fh, $type, $first) = @$_;
     nonblock($fh);
-    watch_read($fh, 1, sub { pump_output($cmd, $fh, $type) });
+    watch_read($fh, 1, sub { pump_output($cmd, $fh, $type) }, $first);
   }
   if ($in_w) {
     nonblock($in_w);
@@ -711,7 +713,9 @@ sub loop {
       # descriptor; otherwise a big READ that sorts first would starve a command's output.
       my @fds = sort { $a <=> $b } keys %readers;
       my $first = $turn++ % @fds;
-      for my $fd (@fds[$first .. $#fds], @fds[0 .. $first - 1]) {
+      my %read;
+      for my $fd (map { my $r = $readers{$_}; ($r && defined $r->[3] ? ($r->[3]) : (), $_) } @fds[$first .. $#fds], @fds[0 .. $first - 1]) {
+        next if $read{$fd}++;
         my $r = $readers{$fd} or next;
         next unless vec($rout, $fd, 1);
         # Checked before each read: a turn of the loop never queues much more than OUT_LIMIT.
