@@ -2,6 +2,7 @@
 // It starts the local exe.dev emulator, registers a fresh key, mints an exe0 token with core,
 // creates a VM through the API, and drives it through every integration. With EXE_API_TOKEN
 // set it runs the same against the real exe.dev.
+import http from "node:http";
 import { performance } from "node:perf_hooks";
 import {
   createExeDevApi,
@@ -113,6 +114,90 @@ try {
     if (realModel) show(result.text);
   }
 
+  // Background processes: a server started by one tool call, reached by the next, then stopped.
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const served = await step(
+    `AI SDK: startProcess runs python3 -m http.server ${port} in the background, bash curls it, stopProcess ends it`,
+    async () => {
+      await sandbox.writeFile(`${work}/site/index.html`, "hello from a background server\n");
+      const loop = await generateText({
+        model: realModel ?? (await mockServerModel(port)),
+        tools: createExeDevTools(sandbox, { cwd: work }),
+        prompt: `In the directory site, start \`python3 -m http.server ${port} --bind 127.0.0.1\` in the background (wait for the port), fetch http://127.0.0.1:${port}/index.html with curl, read the server's log, then stop the server.`,
+        stopWhen: stepCountIs(8),
+      });
+      const results = loop.steps.flatMap((s) => s.toolResults);
+      const curl = results.find((r) => r.toolName === "bash")?.output;
+      if (!curl?.stdout?.includes("hello from a background server"))
+        throw new Error("curl did not reach the server");
+      const stop = results.find((r) => r.toolName === "stopProcess")?.output;
+      if (stop?.running !== false) throw new Error("the server was not stopped");
+      return results;
+    },
+  );
+  if (served) {
+    for (const each of served) {
+      const text = String(each.output?.text ?? JSON.stringify(each.output));
+      show(`${each.toolName} → ${text.replace(/\s*\n\s*/g, " | ").slice(0, 110)}`);
+    }
+  }
+
+  // Reaching it from here: the VM's port through exe.dev's proxy (the emulator's on loopback),
+  // with a VM token minted locally; private ports answer 401 to anyone without one.
+  await step(
+    "proxy: a server on a VM port, reached with sandbox.fetch (VM token) and refused without one",
+    async () => {
+      await sandbox.writeFile(`${work}/site/index.html`, "hello through the proxy\n");
+      let server;
+      let webPort;
+      for (let attempt = 0; attempt < 5 && !server; attempt++) {
+        webPort = 4000 + Math.floor(Math.random() * 5000);
+        const started = await sandbox.spawn(`exec python3 -m http.server ${webPort} --bind 127.0.0.1`, {
+          cwd: `${work}/site`,
+          timeoutMs: 120_000,
+        });
+        try {
+          await sandbox.waitForPort(webPort, { timeoutMs: 10_000 });
+          server = started;
+        } catch {
+          await started.kill().catch(() => {});
+        }
+      }
+      if (!server) throw new Error("no free port for the server");
+      try {
+        const response = await sandbox.fetch(webPort, "/index.html");
+        const body = await response.text();
+        if (response.status !== 200 || !body.includes("hello through the proxy"))
+          throw new Error(`the proxy answered ${response.status}`);
+        show(`${sandbox.url(webPort)}index.html → ${response.status} ${body.trim()}`);
+        if (!live) {
+          const url = new URL(sandbox.url(webPort));
+          const anonymous = await new Promise((resolve, reject) => {
+            const outgoing = http.request(
+              {
+                host: "127.0.0.1",
+                port: url.port,
+                path: "/index.html",
+                headers: { host: url.host, accept: "*/*", authorization: "Bearer none" },
+              },
+              (res) => {
+                res.resume();
+                resolve(res.statusCode);
+              },
+            );
+            outgoing.on("error", reject);
+            outgoing.end();
+          });
+          if (anonymous !== 401)
+            throw new Error(`without a VM token the proxy answered ${anonymous}, not 401`);
+          show(`without a valid VM token → ${anonymous}`);
+        }
+      } finally {
+        await server.kill().catch(() => {});
+      }
+    },
+  );
+
   // LangChain: the same tools as LangChain structured tools, through tool.invoke.
   const { createExeDevTools: createLangChainTools, createDeepAgentsBackend } = await import(
     "../packages/langchain-tools/dist/index.js"
@@ -181,6 +266,52 @@ if (failures > 0) {
   process.exit(1);
 }
 console.log("done");
+
+/**
+ * The AI SDK's mock model, scripted to start a web server in the background, curl it, read its
+ * log and stop it: it takes the process id from the startProcess result it was shown.
+ */
+async function mockServerModel(port) {
+  const { MockLanguageModelV4 } = await import("ai/test");
+  const usage = {
+    inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },
+    outputTokens: { total: 1, text: 1, reasoning: 0 },
+  };
+  const call = (toolName, input) => ({
+    content: [{ type: "tool-call", toolCallId: toolName, toolName, input: JSON.stringify(input) }],
+    finishReason: { unified: "tool-calls", raw: undefined },
+    usage,
+    warnings: [],
+  });
+  let turn = 0;
+  return new MockLanguageModelV4({
+    doGenerate: async ({ prompt }) => {
+      const seen = JSON.stringify(prompt);
+      const id = /id: (\S+?) \(pid/.exec(seen)?.[1];
+      switch (turn++) {
+        case 0:
+          return call("startProcess", {
+            command: `exec python3 -m http.server ${port} --bind 127.0.0.1`,
+            cwd: "site",
+            waitForPort: port,
+          });
+        case 1:
+          return call("bash", { command: `curl -sS http://127.0.0.1:${port}/index.html` });
+        case 2:
+          return call("processOutput", { id, waitMs: 5000, waitForText: "GET /index.html" });
+        case 3:
+          return call("stopProcess", { id });
+        default:
+          return {
+            content: [{ type: "text", text: "The server answered and is stopped." }],
+            finishReason: { unified: "stop", raw: undefined },
+            usage,
+            warnings: [],
+          };
+      }
+    },
+  });
+}
 
 /** The AI SDK's mock model, scripted to write primes.sh, run it, and answer. */
 async function mockModel() {

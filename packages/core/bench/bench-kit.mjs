@@ -1,6 +1,7 @@
 // Shared pieces of the latency benchmarks (packages/core/bench/latency.mjs and the root tool loop):
 // medians, connecting with a chosen transport, `ssh` processes, and the 20 ms latency hop.
 import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectSandbox } from "../dist/index.js";
 
@@ -145,4 +146,30 @@ export function startHop(target, delayMs) {
       });
     });
   });
+}
+
+/**
+ * Times `sample(path)` `samples` times (after `warmup` untimed runs) on each path, alternating
+ * loopback and hop so that both see the same load. Returns each path's n/p50/p95 and the round
+ * trips the hop added: (hop p50 − loopback p50) / `roundTripMs`.
+ */
+export async function timeLoopbackAndHop({ samples, warmup, roundTripMs }, sample) {
+  const times = { loopback: [], hop: [] };
+  for (let i = -warmup; i < samples; i++) {
+    for (const path of ["loopback", "hop"]) {
+      const ms = await sample(path);
+      if (i >= 0) times[path].push(ms);
+    }
+  }
+  const loopback = summarise(times.loopback);
+  const hop = summarise(times.hop);
+  return { loopback, hop, roundTrips: (hop.p50 - loopback.p50) / roundTripMs };
+}
+
+/** Merges `entries` into bench/results.json (keeping what other benchmarks wrote); returns its path. */
+export function storeResults(entries) {
+  const resultsPath = join(here, "results.json");
+  const stored = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, "utf8")) : {};
+  writeFileSync(resultsPath, `${JSON.stringify({ ...stored, ...entries }, null, 2)}\n`);
+  return resultsPath;
 }

@@ -25,6 +25,7 @@ import {
   startControlMaster,
   startHop,
   stopControlMaster,
+  storeResults,
   summarise,
   TRANSPORTS,
 } from "./bench-kit.mjs";
@@ -50,7 +51,6 @@ const samples = (kind, what) =>
   quick ? Math.max(1, Math.ceil(SAMPLES[kind][what] / 4)) : SAMPLES[kind][what];
 
 const run = promisify(execFile);
-const here = new URL(".", import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), "exedev-latency-"));
 const log = (line) => process.stdout.write(`${line}\n`);
 const KIB = randomBytes(1024);
@@ -405,12 +405,7 @@ try {
   log("");
   for (const line of transferCeilingTable(transferCeilingHop)) log(line);
 
-  const resultsPath = join(here, "results.json");
-  const results = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, "utf8")) : {};
-  results.latency = latency;
-  results.transferCeiling = transferCeiling;
-  results.transferCeilingHop = transferCeilingHop;
-  writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+  const resultsPath = storeResults({ latency, transferCeiling, transferCeilingHop });
   log(`\nwrote latency and transferCeiling into ${resultsPath}`);
 } finally {
   for (const path of masters) await stopControlMaster(sshTarget(path), controlPath(path));

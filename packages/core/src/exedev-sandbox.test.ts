@@ -146,6 +146,59 @@ describeWithSshd("createExeDevSandbox (test lobby over HTTP + OpenSSH)", () => {
     }
     expect(server.requests.length).toBe(0);
   });
+
+  it("dispose() succeeds when the VM was already deleted elsewhere, and deletes only once", async () => {
+    const server = await startLobby();
+    const api = apiFor(server);
+    const sandbox = await createExeDevSandbox({ create: true, api, ...ssh() });
+    expect((await api.removeVm(sandbox.vm.name)).deleted).toEqual([sandbox.vm.name]);
+    await sandbox.dispose();
+    await sandbox.dispose();
+    await sandbox.close();
+    expect(server.count("rm")).toBe(2); // ours above, then dispose's one
+    await expectSandboxError(sandbox.exec("true"), "closed");
+  });
+
+  it("dispose() after a failed delete tries again on the next call", async () => {
+    const server = await startLobby();
+    const sandbox = await createExeDevSandbox({ create: true, api: apiFor(server), ...ssh() });
+    const route = server.intercept;
+    let refused = 0;
+    server.intercept = (request) => {
+      if (request.words[0] === "rm" && refused++ === 0)
+        return { status: 403, body: { error: "not allowed" } };
+      return route?.(request);
+    };
+    await expectSandboxError(sandbox.dispose(), "permission_denied");
+    expect(server.vms.has(sandbox.vm.name)).toBe(true);
+    await sandbox.dispose();
+    expect(server.vms.has(sandbox.vm.name)).toBe(false);
+    expect(server.count("rm")).toBe(2);
+  });
+
+  it("dials the given port and username instead of the VM record's", async () => {
+    lobby = await startLobbyServer({ sshStyle: "gateway" });
+    const server = lobby;
+    // A record that points nowhere usable: port 1 refuses, and no such user exists.
+    server.intercept = (request) => {
+      if (request.words[0] !== "new") return undefined;
+      const reply = server.execute(request.words);
+      const body = reply.body as Record<string, unknown>;
+      return { ...reply, body: { ...body, ssh_host: sshd.host, ssh_port: 1, ssh_user: "no-such-user-here" } };
+    };
+    const sandbox = await createExeDevSandbox({
+      create: true,
+      api: apiFor(server),
+      port: sshd.port,
+      username: sshd.username,
+      connectRetryMs: 5_000,
+      ...ssh(),
+    });
+    expect(sandbox.vm).toMatchObject({ sshPort: 1, sshUser: "no-such-user-here" });
+    expect((await sandbox.exec("whoami")).stdout.trim()).toBe(sshd.username);
+    await sandbox.dispose();
+    expect(server.vms.size).toBe(0);
+  });
 });
 
 describe("createExeDevSandbox validates every option before its first request", () => {

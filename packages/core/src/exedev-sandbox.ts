@@ -1,12 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import type { Transport } from "./agent/agent-transport.js";
+import { deleteVm as deleteOneVm } from "./api/delete-vm.js";
 import { createExeDevApi, type ExeDevApi } from "./api/exe-dev-api.js";
 import type { VmInfo } from "./api/vm-info.js";
 import type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";
 import { isSandboxError, SandboxError } from "./errors.js";
 import { type ExeDevPlan, planExeDevSandbox } from "./exedev-options.js";
 import type { AttachTarget } from "./exedev-target.js";
+import { createExeDevShares } from "./reach/exe-dev-shares.js";
+import { createVmFetch, type VmSigningKey } from "./reach/vm-fetch.js";
+import { resolveSigningKey } from "./reach/vm-signing-key.js";
+import { vmUrl } from "./reach/vm-url.js";
+import type { ExeDevReach, ExeDevShares, SandboxFetchInit } from "./reach.js";
 import type { Sandbox } from "./sandbox.js";
 import {
   type ConnectOptions,
@@ -50,7 +56,7 @@ export interface RestartOptions {
 }
 
 /** A {@link Sandbox} on an exe.dev VM, with the VM's record and a lifecycle. */
-export interface ExeDevSandbox extends Sandbox {
+export interface ExeDevSandbox extends Sandbox, ExeDevReach {
   /** The VM's record as the API returned it (or as built from `vm`). */
   readonly vm: VmInfo;
   /** Whether this sandbox created (or cloned) the VM. */
@@ -63,16 +69,37 @@ export interface ExeDevSandbox extends Sandbox {
    * until a later `restart()` succeeds. Concurrent calls share one restart.
    */
   restart(options?: RestartOptions): Promise<void>;
-  /** Closes the connection and, with `cleanup`, deletes a VM this sandbox created. Safe to call twice. */
+  /** Closes the connection and, with `cleanup`, deletes a VM this sandbox created. Safe to call again: a VM already gone counts as deleted, and after a failed delete the next call tries again. */
   dispose(): Promise<void>;
   /** Same as {@link ExeDevSandbox.dispose}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * exe.dev lets an SSH key it does not know log in, to its lobby, which answers every command
+ * with "Please complete registration by running: ssh exe.dev" and exit status 1.
+ */
+function isRegistrationPrompt(output: string): boolean {
+  return /please complete registration/i.test(output);
+}
+
+function unregisteredKeyError(): SandboxError {
+  return new SandboxError(
+    "auth_failed",
+    'exe.dev does not know this SSH key: it answered "Please complete registration by running: ssh exe.dev". ' +
+      "Register the key once (run `ssh exe.dev` with it and follow the e-mail step, or add it from an account that " +
+      "has one: `ssh exe.dev ssh-key add < key.pub`), or pass the key you registered (privateKeyPath, EXE_SSH_KEY).",
+    { details: { reason: "unregistered_key" } },
+  );
 }
 
 async function probe(sandbox: SshSandbox): Promise<void> {
   // The lobby can answer a connection meant for a VM; only the VM echoes our nonce back.
   const nonce = `exedev-ready-${randomBytes(8).toString("hex")}`;
   const result = await sandbox.exec(`echo ${nonce}`, { timeoutMs: 15_000 });
+  if (result.stdout.trim() !== nonce && isRegistrationPrompt(`${result.stdout}\n${result.stderr}`)) {
+    throw unregisteredKeyError();
+  }
   if (result.stdout.trim() !== nonce) {
     throw new SandboxError(
       "connection_failed",
@@ -157,6 +184,9 @@ class ExeDevSshSandbox implements ExeDevSandbox {
   readonly #reconnect: (waitMs: number, signal: AbortSignal) => Promise<SshSandbox>;
   readonly #api: () => ExeDevApi;
   readonly #deleteVm: (() => Promise<void>) | undefined;
+  #proxyPort: number | undefined;
+  readonly #fetch: (port: number, path: string, init?: SandboxFetchInit) => Promise<Response>;
+  readonly shares: ExeDevShares;
 
   constructor(init: {
     current: SshSandbox;
@@ -165,6 +195,7 @@ class ExeDevSshSandbox implements ExeDevSandbox {
     reconnect: (waitMs: number, signal: AbortSignal) => Promise<SshSandbox>;
     api: () => ExeDevApi;
     deleteVm: (() => Promise<void>) | undefined;
+    signingKey: () => VmSigningKey;
   }) {
     this.#current = init.current;
     this.vm = init.vm;
@@ -172,6 +203,24 @@ class ExeDevSshSandbox implements ExeDevSandbox {
     this.#reconnect = init.reconnect;
     this.#api = init.api;
     this.#deleteVm = init.deleteVm;
+    this.#proxyPort = init.vm.proxyPort;
+    this.#fetch = createVmFetch({
+      vm: init.vm.name,
+      url: (port) => this.url(port),
+      signingKey: init.signingKey,
+    });
+    this.shares = createExeDevShares(init.api, init.vm.name, (port) => {
+      this.#proxyPort = port;
+    });
+  }
+
+  url(port?: number): string {
+    return vmUrl({ ...this.vm, proxyPort: this.#proxyPort }, port);
+  }
+
+  fetch(port: number, path: string, init?: SandboxFetchInit): Promise<Response> {
+    if (this.#closed) return Promise.reject(closedError());
+    return this.#fetch(port, path, init);
   }
 
   /** How commands and files travel: `"agent"` or `"channels"` (see `ConnectOptions.transport`). */
@@ -201,6 +250,34 @@ class ExeDevSshSandbox implements ExeDevSandbox {
     return this.#use((sandbox) => sandbox.exec(...args));
   }
 
+  spawn(...args: Parameters<Sandbox["spawn"]>): ReturnType<Sandbox["spawn"]> {
+    return this.#use((sandbox) => sandbox.spawn(...args));
+  }
+
+  listProcesses(...args: Parameters<Sandbox["listProcesses"]>): ReturnType<Sandbox["listProcesses"]> {
+    return this.#use((sandbox) => sandbox.listProcesses(...args));
+  }
+
+  attachProcess(...args: Parameters<Sandbox["attachProcess"]>): ReturnType<Sandbox["attachProcess"]> {
+    return this.#use((sandbox) => sandbox.attachProcess(...args));
+  }
+
+  waitForPort(...args: Parameters<Sandbox["waitForPort"]>): ReturnType<Sandbox["waitForPort"]> {
+    return this.#use((sandbox) => sandbox.waitForPort(...args));
+  }
+
+  waitForOutput(...args: Parameters<Sandbox["waitForOutput"]>): ReturnType<Sandbox["waitForOutput"]> {
+    return this.#use((sandbox) => sandbox.waitForOutput(...args));
+  }
+
+  openTerminal(...args: Parameters<Sandbox["openTerminal"]>): ReturnType<Sandbox["openTerminal"]> {
+    return this.#use((sandbox) => sandbox.openTerminal(...args));
+  }
+
+  openShell(...args: Parameters<Sandbox["openShell"]>): ReturnType<Sandbox["openShell"]> {
+    return this.#use((sandbox) => sandbox.openShell(...args));
+  }
+
   readFile(...args: Parameters<Sandbox["readFile"]>): ReturnType<Sandbox["readFile"]> {
     return this.#use((sandbox) => sandbox.readFile(...args));
   }
@@ -211,6 +288,14 @@ class ExeDevSshSandbox implements ExeDevSandbox {
 
   writeFile(...args: Parameters<Sandbox["writeFile"]>): ReturnType<Sandbox["writeFile"]> {
     return this.#use((sandbox) => sandbox.writeFile(...args));
+  }
+
+  readFileStream(...args: Parameters<Sandbox["readFileStream"]>): ReturnType<Sandbox["readFileStream"]> {
+    return this.#use((sandbox) => sandbox.readFileStream(...args));
+  }
+
+  writeFileStream(...args: Parameters<Sandbox["writeFileStream"]>): ReturnType<Sandbox["writeFileStream"]> {
+    return this.#use((sandbox) => sandbox.writeFileStream(...args));
   }
 
   stat(...args: Parameters<Sandbox["stat"]>): ReturnType<Sandbox["stat"]> {
@@ -243,6 +328,16 @@ class ExeDevSshSandbox implements ExeDevSandbox {
 
   downloadFile(...args: Parameters<Sandbox["downloadFile"]>): ReturnType<Sandbox["downloadFile"]> {
     return this.#use((sandbox) => sandbox.downloadFile(...args));
+  }
+
+  uploadDirectory(...args: Parameters<Sandbox["uploadDirectory"]>): ReturnType<Sandbox["uploadDirectory"]> {
+    return this.#use((sandbox) => sandbox.uploadDirectory(...args));
+  }
+
+  downloadDirectory(
+    ...args: Parameters<Sandbox["downloadDirectory"]>
+  ): ReturnType<Sandbox["downloadDirectory"]> {
+    return this.#use((sandbox) => sandbox.downloadDirectory(...args));
   }
 
   restart(options: RestartOptions = {}): Promise<void> {
@@ -298,7 +393,11 @@ class ExeDevSshSandbox implements ExeDevSandbox {
     this.#disposing ??= (async () => {
       await this.close();
       await this.#deleteVm?.();
-    })();
+    })().catch((error: unknown) => {
+      // A failed delete (API down) may be retried by calling dispose() again; a done one never repeats.
+      this.#disposing = undefined;
+      throw error;
+    });
     return this.#disposing;
   }
 
@@ -372,6 +471,11 @@ async function vmFor(plan: ExeDevPlan, options: ExeDevSandboxOptions, api: () =>
  * VM's record. `dispose()` deletes VMs it created (unless `cleanup: false`), never ones it
  * attached to; `restart()` restarts the VM and reconnects.
  *
+ * `port` and `username`, when given, are used instead of the VM record's `sshPort` and
+ * `sshUser` (e.g. to reach the VM through a tunnel); note that a `vm+<name>` user is how a
+ * gateway routes to the VM, so override `username` only where the record has none or you dial
+ * the VM some other way.
+ *
  * Every option, SSH ones included, is checked before the first request: bad input is
  * `invalid_argument` and never creates a VM.
  *
@@ -391,23 +495,16 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
   const creating = plan.mode !== "attach";
   const deleteVm =
     plan.mode !== "attach" && plan.cleanup
-      ? async () => {
-          const result = await api().removeVm(vm.name);
-          if (!result.deleted.includes(vm.name)) {
-            throw new SandboxError(
-              "api_error",
-              `Could not delete VM ${vm.name}: ${result.errors.join("; ") || "unknown reason"}.`,
-              { details: { vm: vm.name } },
-            );
-          }
-        }
+      ? // Already gone (deleted elsewhere, or by an earlier dispose whose answer was lost) is fine.
+        () => deleteOneVm(api(), vm.name)
       : undefined;
   try {
     const resolved = resolveConnectOptions({
       ...options,
       host: vm.sshHost,
-      port: vm.sshPort,
-      username: vm.sshUser ?? options.username,
+      // Given options win over the record: a test rig, a tunnel or a port forward knows better.
+      port: options.port ?? vm.sshPort,
+      username: options.username ?? vm.sshUser,
       connectRetryMs: creating ? (options.connectRetryMs ?? NEW_VM_READY_MS) : options.connectRetryMs,
     });
     // A new VM gets the same window for answering the probe as for accepting connections.
@@ -420,6 +517,7 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
       reconnect: (waitMs, signal) => connectAndProbe({ ...resolved, connectRetryMs: waitMs }, waitMs, signal),
       api,
       deleteVm,
+      signingKey: () => resolveSigningKey(options),
     });
   } catch (error) {
     // Never leave a VM behind that the caller cannot reach to delete.

@@ -20,10 +20,8 @@ import {
   generateVmName,
   inspectToken,
   mintToken,
-  parseLobbyArgs,
   type SshSandbox,
   shellQuote,
-  splitLobbyWords,
   toolSpecs,
   validateVmName,
   verifyToken,
@@ -364,7 +362,7 @@ describe("tokens and names (no I/O at all)", () => {
     }
   });
 
-  it("generateVmName, validateVmName, shellQuote, splitLobbyWords, parseLobbyArgs", async () => {
+  it("generateVmName, validateVmName, shellQuote", async () => {
     for (const bad of [...BAD_STRINGS, "../x", "Bad", "a", "x".repeat(53), "web-p1"]) {
       await expectInvalid(() => validateVmName(bad as string), `validateVmName ${show(bad)}`);
     }
@@ -373,12 +371,6 @@ describe("tokens and names (no I/O at all)", () => {
     }
     for (const bad of NOT_STRINGS) {
       await expectInvalid(() => shellQuote(bad as string), `shellQuote ${show(bad)}`);
-    }
-    for (const bad of NOT_STRINGS) {
-      await expectInvalid(() => splitLobbyWords(bad as string), `splitLobbyWords ${show(bad)}`);
-    }
-    for (const bad of [null, 42, "ls", [42]]) {
-      await expectInvalid(() => parseLobbyArgs(bad as never), `parseLobbyArgs ${show(bad)}`);
     }
   });
 });
@@ -552,6 +544,26 @@ describeWithSshd("a live sandbox's methods and the tool specs", () => {
         { path: 42, oldString: "a", newString: "b" },
       ],
       listFiles: [{ path: 42 }, { depth: -1 }, { depth: "2" }],
+      startProcess: [
+        {},
+        { command: "" },
+        { command: "true", waitForPort: 0 },
+        { command: "true", waitForPort: 70_000 },
+        { command: "true", waitMs: -1 },
+        { command: "true", timeoutMs: 0 },
+      ],
+      processOutput: [{}, { id: "" }, { id: 42 }, { id: "p", waitMs: -1 }, { id: "p", waitForText: "" }],
+      stopProcess: [{}, { id: "" }, { id: "p", signal: "SIGSTOP" }],
+      listProcesses: [],
+      previewUrl: [
+        {},
+        { port: 0 },
+        { port: 70_000 },
+        { port: 3.5 },
+        { port: "3000" },
+        { port: 3000, path: "no-slash" },
+        { port: 3000, path: "/a b" },
+      ],
     };
     const failures: string[] = [];
     for (const spec of toolSpecs) {

@@ -12,6 +12,7 @@ import { ProcessRunner } from "./process-runner.js";
 import { SshGateway } from "./ssh-gateway.js";
 import { loadOrCreateKeyPair, parsePublicKey } from "./ssh-keys.js";
 import { StateStore } from "./state-store.js";
+import { createVmProxy } from "./vm-proxy.js";
 
 /** Faults to start with; each can also be changed while running through {@link Emulator.faults}. */
 export interface EmulatorFaults {
@@ -54,7 +55,13 @@ export interface StartEmulatorOptions {
    */
   sshPort?: number;
   /**
-   * Address both servers listen on. Keep it on loopback: the emulator isolates nothing.
+   * Port of the HTTP proxy that serves the VMs' URLs: `http://<vm>.localhost:<port>/` reaches the
+   * VM's proxy port, `http://<port>.<vm>.localhost:<port>/` its ports 3000–9999.
+   * @default 0 (any free port)
+   */
+  proxyPort?: number;
+  /**
+   * Address the servers listen on. Keep it on loopback: the emulator isolates nothing.
    * @default "127.0.0.1"
    */
   host?: string;
@@ -85,6 +92,11 @@ export interface Emulator {
   sshHost: string;
   /** Port of the SSH gateway. */
   sshPort: number;
+  /**
+   * Port of the HTTP proxy (on `host`) that serves VM URLs by Host header, exe.dev's privacy
+   * rules included: `http://<vm>.localhost:<proxyPort>/` and `http://<port>.<vm>.localhost:<proxyPort>/`.
+   */
+  proxyPort: number;
   /** The data directory (absolute). */
   dataDir: string;
   /**
@@ -119,9 +131,21 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
+/** Listens and answers the port it got. */
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolveListen((server.address() as AddressInfo).port);
+    });
+  });
+}
+
 /**
  * Starts a local exe.dev: the `POST /exec` API (exe0 tokens, lobby commands, exe.dev's JSON
- * shapes and status codes) and an SSH gateway with SFTP that routes `vm+<name>` logins to a VM.
+ * shapes and status codes), an SSH gateway with SFTP that routes `vm+<name>` logins to a VM, and
+ * an HTTP proxy that serves VM URLs (`http://<vm>.localhost:<proxyPort>/`) with exe.dev's privacy rules.
  * A VM is a directory; its commands run as local processes of the current user. It isolates
  * nothing: use it for development, demos and tests, on loopback.
  *
@@ -162,20 +186,22 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
 
   const processes = new ProcessRunner(store);
   const gateway = new SshGateway({ hostKey: hostKey.privateKey, store, processes, faults });
-  const gatewayHandle: GatewayHandle = { host, port: 0, disconnect: (vm) => gateway.disconnect(vm) };
+  const gatewayHandle: GatewayHandle = {
+    host,
+    port: 0,
+    httpProxyPort: 0,
+    disconnect: (vm) => gateway.disconnect(vm),
+  };
   const http: Server = createHttpApi({ store, processes, gateway: gatewayHandle, faults });
+  const proxy: Server = createVmProxy({ store, listenerPort: () => gatewayHandle.httpProxyPort });
   try {
     gatewayHandle.port = await gateway.listen(options.sshPort ?? 0, host);
-    await new Promise<void>((resolveListen, reject) => {
-      http.once("error", reject);
-      http.listen(options.httpPort ?? 0, host, () => {
-        http.off("error", reject);
-        resolveListen();
-      });
-    });
+    await listen(http, options.httpPort ?? 0, host);
+    gatewayHandle.httpProxyPort = await listen(proxy, options.proxyPort ?? 0, host);
   } catch (error) {
     await gateway.close();
     http.close();
+    proxy.close();
     if (temporary) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
@@ -186,6 +212,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     apiUrl: `http://${urlHost(host)}:${httpPort}`,
     sshHost: host,
     sshPort: gatewayHandle.port,
+    proxyPort: gatewayHandle.httpProxyPort,
     dataDir,
     hostKeyFingerprint: parsePublicKey(hostKey.publicKey).fingerprint,
     registerKey,
@@ -208,7 +235,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       stopping ??= (async () => {
         processes.killAll();
         http.closeAllConnections();
-        await Promise.all([gateway.close(), new Promise<void>((done) => http.close(() => done()))]);
+        proxy.closeAllConnections();
+        await Promise.all([
+          gateway.close(),
+          new Promise<void>((done) => http.close(() => done())),
+          new Promise<void>((done) => proxy.close(() => done())),
+        ]);
         store.flush();
         if (temporary) rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
       })();

@@ -133,7 +133,7 @@ describe("POST /exec", () => {
     });
 
     it("404 for unknown commands", async () => {
-      for (const body of ["frobnicate", "ssh-key", "ssh-key frob", "share show x", "LS"]) {
+      for (const body of ["frobnicate", "ssh-key", "ssh-key frob", "share frob x", "share", "LS"]) {
         const answer = await exec(body);
         expect(answer.status, body).toBe(404);
         expect(String(answer.lines[0]!.error)).toContain("unknown command");
@@ -179,6 +179,17 @@ describe("POST /exec", () => {
         expect(typeof answer.lines[0]!.error, body).toBe("string");
       }
       expect((await exec("new --name=taken-name")).lines[0]!.error).toContain("not available");
+    });
+
+    it("says why a name is not available: reserved (such as the placeholder my-vm) or taken", async () => {
+      const reserved = (await exec("new --name=my-vm")).lines[0]!.error as string;
+      expect(reserved).toMatch(/^VM name "my-vm" is not available: exe.dev reserves the word "myvm"/);
+      expect(reserved).toContain('"my-vm-1a2b"');
+      const suggested = await exec("new --name=my-vm-1a2b --json");
+      expect(suggested.status).toBe(200);
+      const taken = (await exec("new --name=my-vm-1a2b")).lines[0]!.error as string;
+      expect(taken).toMatch(/^VM name "my-vm-1a2b" is not available: a VM of that name exists/);
+      expect((await exec("rm my-vm-1a2b")).status).toBe(200);
     });
 
     it("429 past a burst of 60 per key, per key", async () => {
@@ -255,7 +266,7 @@ describe("POST /exec", () => {
           ssh_host: emulator.sshHost,
           ssh_user: "vm+shape-new-vm",
           ssh_port: emulator.sshPort,
-          https_url: `http://${emulator.sshHost}:8000`,
+          https_url: `http://shape-new-vm.localhost:${emulator.proxyPort}/`,
           proxy_port: 8000,
         },
       ]);
@@ -297,7 +308,7 @@ describe("POST /exec", () => {
         status: "running",
         region: "local",
         region_display: "Local emulator",
-        https_url: `http://${emulator.sshHost}:8000`,
+        https_url: `http://shape-ls-one.localhost:${emulator.proxyPort}/`,
         image: "ubuntu:24.04",
         tags: ["blue"],
         comment: "first",
@@ -356,6 +367,7 @@ describe("POST /exec", () => {
         "restart",
         "whoami",
         "ssh-key",
+        "share",
       ]);
       expect(commands.find((command) => command.name === "ssh-key")?.subcommands).toEqual([
         { name: "list", description: "List SSH keys" },
@@ -472,7 +484,7 @@ describe("state", () => {
       };
       const strip = (value: unknown) =>
         (value as { vms: Array<Record<string, unknown>> }).vms.map(
-          ({ ssh_port, ssh_command, ssh_dest, ...rest }) => rest,
+          ({ ssh_port, ssh_command, ssh_dest, https_url, ...rest }) => rest,
         );
       expect(strip(after)).toEqual(strip(before));
       expect(readFileSync(join(dataDir, "vms", "kept-vm", "file.txt"), "utf8")).toBe("kept");

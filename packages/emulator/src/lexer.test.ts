@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { splitLobbyWords } from "@exedev-sandbox/core";
+import { splitLobbyWords } from "@exedev-sandbox/testing";
 import { describe, expect, it } from "vitest";
 import { CommandSyntaxError, splitCommandLine } from "./lexer.js";
 

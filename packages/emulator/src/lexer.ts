@@ -1,6 +1,7 @@
-// The emulator's own reading of a `/exec` body. Core has a splitter too (`splitLobbyWords`), for
-// clients; this one is written separately on purpose, so that tests of core's quoting against
-// the emulator check two independent implementations rather than one against itself.
+// The emulator's own reading of a `/exec` body. The testing kit has a splitter too
+// (`splitLobbyWords`), for test servers; this one is written separately on purpose, so that
+// tests of core's quoting against the emulator check two independent implementations rather
+// than one against itself.
 
 /** A command line that cannot be split into words (unbalanced quotes, a dangling backslash). */
 export class CommandSyntaxError extends Error {

@@ -1,6 +1,7 @@
 import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
+import { PTY_HELPER_SOURCE } from "./pty-helper.js";
 import type { StateStore } from "./state-store.js";
 
 /**
@@ -59,13 +60,25 @@ export class ProcessRunner {
     };
   }
 
-  /** Runs `shell ...args` in the VM's workspace as a new process group. */
+  /**
+   * Runs `shell ...args` in the VM's workspace as a new process group; with `pty`, on a
+   * pseudo-terminal of that size through the pty helper (see pty-helper.ts), whose stdin then
+   * takes {@link PtyInput} frames.
+   */
   start(
     vm: string,
     args: readonly string[],
-    options: { env?: Readonly<Record<string, string>>; stdio?: StdioOptions } = {},
+    options: {
+      env?: Readonly<Record<string, string>>;
+      stdio?: StdioOptions;
+      pty?: { cols: number; rows: number };
+    } = {},
   ): ChildProcess {
-    const child = spawn(this.shell, args, {
+    const { pty } = options;
+    const [file, argv] = pty
+      ? ["perl", ["-e", PTY_HELPER_SOURCE, String(pty.rows), String(pty.cols), this.shell, ...args]]
+      : [this.shell, args];
+    const child = spawn(file, argv, {
       cwd: this.store.workspace(vm),
       env: this.environment(vm, options.env),
       detached: true,

@@ -1,9 +1,10 @@
 import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import type { Writable } from "node:stream";
-import type { ServerChannel, Session } from "ssh2";
+import type { PseudoTtyInfo, ServerChannel, Session } from "ssh2";
 import type { FaultState } from "./faults.js";
 import { type ProcessRunner, signalGroup } from "./process-runner.js";
+import { PtyInput } from "./pty-helper.js";
 import { serveSftp } from "./sftp-server.js";
 import type { StateStore } from "./state-store.js";
 
@@ -112,19 +113,23 @@ function holdCloseUntilExit(
  * next write, as under OpenSSH; the channel's CLOSE is answered once the process has exited.
  * @param onExit - Called once the process has exited and the channel is done with.
  */
-function attach(channel: ServerChannel, child: ChildProcess, onExit: () => void): void {
+function attach(channel: ServerChannel, child: ChildProcess, onExit: () => void, pty?: PtyInput): void {
   const { stdin, stdout, stderr } = child;
   if (!stdin || !stdout || !stderr) throw new Error("the child must have piped stdio");
   const exited = holdCloseUntilExit(channel);
   stdin.on("error", () => {});
-  channel.pipe(stdin);
+  // On a pty, typed input goes in frames; the client's EOF means nothing to a terminal (sshd
+  // keeps it too), and only the channel's close hangs it up.
+  if (pty) channel.on("data", (chunk: Buffer) => pty.data(chunk));
+  else channel.pipe(stdin);
   // `end: false`: the exit status must go out before the channel ends.
   stdout.pipe(channel, { end: false });
   stderr.pipe(channel.stderr, { end: false });
   channel.on("close", () => {
     stdout.destroy();
     stderr.destroy();
-    stdin.destroy();
+    if (pty) pty.hangup();
+    else stdin.destroy();
   });
   let done = false;
   const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
@@ -142,9 +147,9 @@ function attach(channel: ServerChannel, child: ChildProcess, onExit: () => void)
 }
 
 /**
- * Serves one session channel of a logged-in VM user: `env`, `exec`, `shell` (commands read
- * from stdin, no terminal), `signal` and the `sftp` subsystem. Terminals (`pty`), X11, agent
- * forwarding and other subsystems are refused.
+ * Serves one session channel of a logged-in VM user: `env`, `pty` and `window-change`, `exec`,
+ * `shell` (without a pty: commands read from stdin; with one: an interactive login shell),
+ * `signal` and the `sftp` subsystem. X11, agent forwarding and other subsystems are refused.
  * @param onDone - Called once, when the session no longer holds a slot: closed by both sides
  *   and its command (if any) exited.
  */
@@ -164,35 +169,63 @@ export function serveSession(session: Session, vm: string, deps: SessionDeps, on
     releaseIfDone();
   });
 
+  let terminal: PseudoTtyInfo | undefined;
+  let ptyInput: PtyInput | undefined;
   const start = (channel: ServerChannel, args: string[]): void => {
     commandRunning = true;
-    running = deps.processes.start(vm, args, { env });
-    attach(channel, running, () => {
-      commandRunning = false;
-      releaseIfDone();
-    });
+    const pty = terminal && { cols: terminal.cols, rows: terminal.rows };
+    // As sshd: TERM from the pty request.
+    const withTerm = terminal ? { ...env, TERM: terminal.term } : env;
+    running = deps.processes.start(vm, args, { env: withTerm, pty });
+    if (pty && running.stdin) ptyInput = new PtyInput(running.stdin);
+    attach(
+      channel,
+      running,
+      () => {
+        commandRunning = false;
+        releaseIfDone();
+      },
+      ptyInput,
+    );
   };
 
   session.on("env", (accept, _reject, info) => {
     env[info.key] = info.val;
     accept?.();
   });
-  session.on("pty", (_accept, reject) => reject?.());
+  session.on("pty", (accept, reject, info) => {
+    if (running) {
+      reject?.();
+      return;
+    }
+    terminal = info;
+    accept?.();
+  });
   session.on("x11", (_accept, reject) => reject?.());
   session.on("auth-agent", (_accept, reject) => reject?.());
-  session.on("window-change", (_accept, reject) => reject?.());
+  session.on("window-change", (accept, reject, info) => {
+    if (!terminal) {
+      reject?.();
+      return;
+    }
+    terminal = { ...terminal, cols: info.cols, rows: info.rows };
+    ptyInput?.resize(info.cols, info.rows);
+    accept?.();
+  });
   session.on("signal", (accept, reject, info) => {
     const name = `SIG${info.name}`;
     if (!running || !isSignalName(name)) {
       reject?.();
       return;
     }
-    signalGroup(running, name);
+    if (ptyInput) ptyInput.signal(constants.signals[name]);
+    else signalGroup(running, name);
     accept?.();
   });
   // Like sshd: `$SHELL -c <command>`, in the VM's home, as a process group of its own.
   session.on("exec", (accept, _reject, info) => start(accept(), ["-c", info.command]));
-  session.on("shell", (accept) => start(accept(), []));
+  // With a pty, a login shell, which the terminal makes interactive.
+  session.on("shell", (accept) => start(accept(), terminal ? ["-l"] : []));
   // No `sftp` listener: ssh2 then hands the subsystem over as a plain channel, and the
   // emulator speaks SFTP itself (see sftp-codec.ts for why).
   session.on("subsystem", (accept, reject, info) => {

@@ -17,6 +17,20 @@ export interface VmRecord {
   env: Record<string, string>;
   /** RFC 3339. */
   createdAt: string;
+  /** The proxy route and shares (`share …`); absent means private on port 8000, shared with nobody. */
+  share?: ShareRecord;
+}
+
+/** A VM's proxy route and shares, as `share show` reports them. */
+export interface ShareRecord {
+  /** The port the main URL reaches. */
+  port: number;
+  /** Whether the main port is open to anyone. */
+  public: boolean;
+  /** Emails the VM is shared with. */
+  users: string[];
+  /** Share links, by token. */
+  links: Array<{ token: string; createdAt: string }>;
 }
 
 /** A public key allowed to log in over SSH and to sign API tokens. */

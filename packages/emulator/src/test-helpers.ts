@@ -1,5 +1,7 @@
 // Helpers shared by this package's tests (not part of the build).
 import { execFile } from "node:child_process";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import type { Emulator } from "./emulator.js";
 
@@ -56,3 +58,32 @@ export async function post(
 
 /** `promisify(setTimeout)`, spelled out. */
 export const sleep: (ms: number) => Promise<void> = promisify(setTimeout);
+
+/**
+ * Listens on a free port of 127.0.0.1 in 3000–9999, the range exe.dev serves on its own URL (the
+ * emulator's VMs share this machine's ports, so a test server must find one nobody holds).
+ */
+export async function listenInPortRange(server: Server): Promise<number> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const port = 3000 + Math.floor(Math.random() * 7000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const failed = () => resolve(false);
+      server.once("error", failed);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", failed);
+        resolve(true);
+      });
+    });
+    if (ok) return (server.address() as AddressInfo).port;
+  }
+  throw new Error("no free port in 3000-9999");
+}
+
+/** A port in 3000–9999 free right now (for a server a VM starts), found by listening on it once. */
+export async function freePortInRange(): Promise<number> {
+  const { createServer } = await import("node:http");
+  const server = createServer();
+  const port = await listenInPortRange(server);
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

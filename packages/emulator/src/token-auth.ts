@@ -46,3 +46,29 @@ export function authenticate(token: string, store: StateStore): Caller | undefin
     return undefined;
   }
 }
+
+/** A caller of a VM's proxy whose VM token checked out. */
+export interface VmCaller {
+  fingerprint: string;
+  /** The token's `ctx`, passed to the app as `X-ExeDev-Token-Ctx`. */
+  ctx?: unknown;
+}
+
+/**
+ * Authenticates a VM (proxy) token as exe.dev's proxy does: signed by a registered key (the
+ * emulator's one account owns every VM) for the namespace `v0@<vm>.exe.xyz`, within `exp`/`nbf`.
+ * Returns undefined for any failure, a token for another VM included.
+ */
+export function authenticateVmToken(token: string, store: StateStore, vm: string): VmCaller | undefined {
+  try {
+    const { fingerprint } = inspectToken(token);
+    const key = store.keyByFingerprint(fingerprint);
+    if (!key) return undefined;
+    const { permissions } = verifyToken(token, key.publicKey, { namespace: `v0@${vm}.exe.xyz` });
+    return permissions.ctx === undefined
+      ? { fingerprint: key.fingerprint }
+      : { fingerprint: key.fingerprint, ctx: permissions.ctx };
+  } catch {
+    return undefined;
+  }
+}

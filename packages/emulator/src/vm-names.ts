@@ -25,8 +25,15 @@ export function newVmNameProblem(name: string, taken: (name: string) => boolean)
   }
   if (name.endsWith(".exe.xyz"))
     return `VM name ${JSON.stringify(name)} must be a bare name, not a host name.`;
-  if (RESERVED.has(name.replaceAll("-", "")) || taken(name)) {
-    return `VM name ${JSON.stringify(name)} is not available`;
+  // exe.dev answers only "not available"; the emulator says why, so that a placeholder such as
+  // `my-vm` copied from an example is not a puzzle. The prefix stays the same for clients that
+  // match on it.
+  const word = name.replaceAll("-", "");
+  if (RESERVED.has(word)) {
+    return `VM name ${JSON.stringify(name)} is not available: exe.dev reserves the word "${word}" (compared with hyphens removed, as are sandbox, admin and other generic names); pick a more specific name, e.g. "${name}-1a2b".`;
+  }
+  if (taken(name)) {
+    return `VM name ${JSON.stringify(name)} is not available: a VM of that name exists (on exe.dev, names are unique across all customers).`;
   }
   return undefined;
 }

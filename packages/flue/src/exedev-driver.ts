@@ -1,6 +1,6 @@
-import type { FileStat as CoreFileStat, Sandbox } from "@exedev-sandbox/core";
+import { type FileStat as CoreFileStat, isSandboxGone, type Sandbox } from "@exedev-sandbox/core";
 import type { FileStat, SandboxDriver, ShellResult } from "@flue/runtime";
-import { isGone, toFlueError } from "./flue-errors.js";
+import { toFlueError } from "./flue-errors.js";
 
 /**
  * A Flue `SandboxDriver` over a core {@link Sandbox} you already hold (from `connectSandbox` or
@@ -33,7 +33,7 @@ export function watchedDriver(sandbox: Sandbox, onGone: () => void): SandboxDriv
     try {
       return await run();
     } catch (error) {
-      if (isGone(error)) onGone();
+      if (isSandboxGone(error)) onGone();
       throw toFlueError(operation, error);
     }
   };
@@ -48,7 +48,7 @@ export function watchedDriver(sandbox: Sandbox, onGone: () => void): SandboxDriv
         return await sandbox.exists(path);
       } catch (error) {
         // Flue's contract: exists never throws. A dead sandbox still counts as gone for the pool.
-        if (isGone(error)) onGone();
+        if (isSandboxGone(error)) onGone();
         return false;
       }
     },

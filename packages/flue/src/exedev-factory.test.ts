@@ -11,7 +11,6 @@ import {
   routeLobbyToSshd,
   type SshdServer,
   startForwarder,
-  startKillableMachine,
   startLobbyServer,
   startSshd,
 } from "@exedev-sandbox/testing";
@@ -51,26 +50,12 @@ describeWithSshd("exedev() factory on OpenSSH", () => {
     failures: "rejects",
     capabilities: { cwd: true, timeout: true, abort: true },
     isDiedError: isDied,
-    async setup() {
-      const machine = await startKillableMachine();
-      const { server } = machine;
-      const factory = exedev(
-        { ...vmInfoOf(server), sshPort: machine.port },
-        { ...sshOptionsOf(server), reconnectMs: MACHINE_GONE_RECONNECT_MS },
-      );
-      const flue = await factory.createSandbox({ id: "contract-agent" });
+    async setup({ server, port }) {
+      const ssh = { ...sshOptionsOf(server), reconnectMs: MACHINE_GONE_RECONNECT_MS };
+      const factory = exedev({ ...vmInfoOf(server), sshPort: port }, ssh);
       return {
-        sandbox: machine.checker,
-        harness: {
-          exec: (command, options) => flue.exec(command, options),
-          readFile: (path) => flue.readFile(path),
-          writeFile: (path, content) => flue.writeFile(path, content),
-        },
-        killMachine: machine.killMachine,
-        dispose: async () => {
-          await factory.dispose();
-          await machine.dispose();
-        },
+        harness: await factory.createSandbox({ id: "contract-agent" }),
+        dispose: () => factory.dispose(),
       };
     },
   });

@@ -1,6 +1,7 @@
 import {
   createExeDevSandbox,
   type ExeDevSandboxOptions,
+  type NewVmOptions,
   type Sandbox,
   SandboxError,
   type VmInfo,
@@ -10,6 +11,7 @@ import { configKey } from "./config-key.js";
 import { createExeDevDriver } from "./exedev-driver.js";
 import { disposedError } from "./flue-errors.js";
 import { disposeKey, poolFor } from "./pool-registry.js";
+import { exedevTools, withCore } from "./process-tools.js";
 import { SandboxPool } from "./sandbox-pool.js";
 
 /**
@@ -46,8 +48,10 @@ export interface ExeDevSandboxFactory extends SandboxFactory {
  *   never deleted.
  * - `exedev()`: attach to `$EXE_VM_HOST`.
  * - `exedev(undefined, { create: true })` or `exedev(undefined, { cloneFrom: "base-vm" })`: a new
- *   VM per agent instance id, deleted by {@link ExeDevSandboxFactory.dispose} (or
- *   {@link disposeExeDevSandboxes}) and, best effort, on `beforeExit`.
+ *   VM per agent instance id, tagged {@link CREATED_VM_TAG}, deleted by
+ *   {@link ExeDevSandboxFactory.dispose} (or {@link disposeExeDevSandboxes}) and at exit:
+ *   `process.exit()` (how `flue run` ends) waits for the deletion, as do `SIGINT`/`SIGTERM`/
+ *   `SIGHUP` when nothing else handles them, and `beforeExit`.
  * - `exedev(coreSandbox)`: a core `Sandbox` you hold (e.g. from `createExeDevSandbox`); you keep
  *   ownership and close it yourself.
  *
@@ -74,9 +78,11 @@ export function exedev(
   // Read once, so that the key and the connection agree on which VM this is.
   const target = creates ? undefined : (vm ?? process.env.EXE_VM_HOST);
   const key = configKey(target, options);
-  const makePool = () => new SandboxPool(() => createExeDevSandbox({ ...options, vm: target }), creates);
+  const open = { ...options, ...(options.create ? { create: withReaperTag(options.create) } : {}) };
+  const makePool = () => new SandboxPool(() => createExeDevSandbox({ ...open, vm: target }), creates);
   let disposed = false;
   return {
+    tools: exedevTools,
     async createSandbox({ id }) {
       if (disposed) throw disposedError();
       return poolFor(key, makePool, creates && options.cleanup !== false).sandbox(id);
@@ -86,6 +92,19 @@ export function exedev(
       await disposeKey(key);
     },
   };
+}
+
+/**
+ * The tag every VM this adapter creates carries, so that a reaper can find those that outlived
+ * their process (SIGKILL, a crash, a timed-out delete): `ls exedev-sandbox` lists them.
+ */
+export const CREATED_VM_TAG = "exedev-sandbox";
+
+function withReaperTag(create: true | NewVmOptions): NewVmOptions {
+  const given: NewVmOptions = create === true ? {} : create;
+  // Bad input is left for core to refuse with its own message.
+  if (typeof given !== "object" || (given.tags !== undefined && !Array.isArray(given.tags))) return given;
+  return { ...given, tags: [...new Set([...(given.tags ?? []), CREATED_VM_TAG])] };
 }
 
 function checkArguments(vm: unknown, options: unknown): void {
@@ -116,9 +135,10 @@ function heldSandboxFactory(sandbox: Sandbox): ExeDevSandboxFactory {
   let flue: FlueSandbox | undefined;
   let disposed = false;
   return {
+    tools: exedevTools,
     async createSandbox() {
       if (disposed) throw disposedError();
-      flue ??= sandboxFromDriver(createExeDevDriver(sandbox), sandbox.homeDir);
+      flue ??= withCore(sandboxFromDriver(createExeDevDriver(sandbox), sandbox.homeDir), sandbox);
       return flue;
     },
     async dispose() {

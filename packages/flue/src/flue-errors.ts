@@ -1,13 +1,5 @@
-import { isSandboxError, SandboxError } from "@exedev-sandbox/core";
+import { isSandboxGone, SandboxError } from "@exedev-sandbox/core";
 import { SandboxDiedError } from "@flue/runtime";
-
-/**
- * Whether a core error means the sandbox can never answer again: the VM or its connection is gone
- * for good (`sandbox_died`), or the sandbox was closed (by `dispose()`, so nobody will reopen it).
- */
-export function isGone(error: unknown): boolean {
-  return isSandboxError(error, "sandbox_died") || isSandboxError(error, "closed");
-}
 
 /**
  * The error Flue should see for a failed `operation`: a gone sandbox becomes Flue's
@@ -15,7 +7,7 @@ export function isGone(error: unknown): boolean {
  * `aborted` and file-system outcomes such as `not_found`, passes through unchanged.
  */
 export function toFlueError(operation: string, error: unknown): unknown {
-  if (!isGone(error)) return error;
+  if (!isSandboxGone(error)) return error;
   const died = new SandboxDiedError({ operation, reason: "stopped" });
   // Flue's constructor takes no cause; keep core's (secret-free) error for whoever debugs it.
   Object.defineProperty(died, "cause", { value: error, enumerable: false });

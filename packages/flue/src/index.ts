@@ -17,5 +17,10 @@ export {
 } from "@exedev-sandbox/core";
 // Flue integration: the factory for useSandbox, the driver for sandboxFromDriver, teardown
 export { createExeDevDriver } from "./exedev-driver.js";
-export { type ExeDevFactoryOptions, type ExeDevSandboxFactory, exedev } from "./exedev-factory.js";
+export {
+  CREATED_VM_TAG,
+  type ExeDevFactoryOptions,
+  type ExeDevSandboxFactory,
+  exedev,
+} from "./exedev-factory.js";
 export { disposeExeDevSandboxes } from "./pool-registry.js";

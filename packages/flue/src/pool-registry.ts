@@ -1,3 +1,4 @@
+import { armExitCleanup, disarmExitCleanup } from "./exit-cleanup.js";
 import { type SandboxPool, settleAll } from "./sandbox-pool.js";
 
 /** Every live pool of this process, by configuration key (see `configKey`). */
@@ -14,6 +15,8 @@ export function poolFor(key: string, make: () => SandboxPool, cleanupOnExit: boo
   pools.set(key, pool);
   if (cleanupOnExit) {
     deleteOnExit.set(pool, key);
+    // `flue run` ends with process.exit(), where beforeExit never fires: hold that exit too.
+    armExitCleanup(disposeDueAtExit);
     // One listener for the whole process, however many factories the agents' renders build.
     if (!exitHooked) {
       exitHooked = true;
@@ -32,7 +35,13 @@ export async function disposeKey(key: string): Promise<void> {
 function disposePool(key: string, pool: SandboxPool): Promise<void> {
   if (pools.get(key) === pool) pools.delete(key);
   deleteOnExit.delete(pool);
+  if (deleteOnExit.size === 0) disarmExitCleanup();
   return pool.dispose();
+}
+
+/** Disposes every pool whose VMs are due for deletion at exit; the exit path waits for this. */
+function disposeDueAtExit(): Promise<void> {
+  return settleAll([...deleteOnExit].map(([pool, key]) => disposePool(key, pool)));
 }
 
 /**
@@ -40,7 +49,7 @@ function disposePool(key: string, pool: SandboxPool): Promise<void> {
  * connections and deletes the VMs they created (unless `cleanup: false`). Attached VMs, and core
  * sandboxes you passed in, are never deleted or closed. Call it when your application shuts down
  * (Flue has no teardown hook); factories made afterwards start afresh. Rejects with the first
- * failure (an `AggregateError` for several) after trying everything.
+ * failure (a `SandboxError` holding several) after trying everything.
  *
  * @example
  * process.once("SIGTERM", () => void disposeExeDevSandboxes().finally(() => process.exit(0)));

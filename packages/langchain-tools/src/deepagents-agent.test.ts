@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { connectSandbox, type SshSandbox } from "@exedev-sandbox/core";
-import { describeWithSshd, type SshdServer, startSshd } from "@exedev-sandbox/testing";
+import { stopProcessTool } from "@exedev-sandbox/core";
+import { describeWithSshd, remainingProcesses, useScratchSandbox } from "@exedev-sandbox/testing";
 import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { fakeModel } from "@langchain/core/testing";
 import { createDeepAgent } from "deepagents";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createDeepAgentsBackend } from "./index.js";
+import { expect, it } from "vitest";
+import { createDeepAgentsBackend, createExeDevTools } from "./index.js";
+import { ReferenceSandbox } from "./reference-sandbox.js";
 
 /** The text of a ToolMessage, whether deepagents gave it as a string or as content blocks. */
 const textOf = (message: ToolMessage): string =>
@@ -14,22 +15,10 @@ const textOf = (message: ToolMessage): string =>
     : message.content.map((block) => ("text" in block ? block.text : "")).join("");
 
 describeWithSshd("createDeepAgent with the exe.dev backend on OpenSSH", () => {
-  let server: SshdServer;
-  let sandbox: SshSandbox;
-  let root: string;
-  beforeAll(async () => {
-    server = await startSshd();
-    sandbox = await connectSandbox(server.connectOptions());
-    root = `${sandbox.homeDir}/agent-${randomBytes(4).toString("hex")}`;
-  });
-  afterAll(async () => {
-    await sandbox?.rm(root, { recursive: true, force: true });
-    await sandbox?.close();
-    await server?.stop();
-  });
+  const vm = useScratchSandbox({ prefix: "agent" });
 
   it("runs deepagents' own tools against the VM: execute, write_file, read_file, edit_file, glob, grep", async () => {
-    const file = `${root}/app.py`;
+    const file = `${vm.dir}/app.py`;
     const model = fakeModel()
       .respondWithTools([{ name: "execute", id: "x1", args: { command: "uname -s; echo warn >&2; exit 3" } }])
       .respondWithTools([
@@ -43,11 +32,11 @@ describeWithSshd("createDeepAgent with the exe.dev backend on OpenSSH", () => {
           args: { file_path: file, old_string: "print(2)", new_string: "print(3)" },
         },
       ])
-      .respondWithTools([{ name: "glob", id: "g1", args: { pattern: "**/*.py", path: root } }])
-      .respondWithTools([{ name: "grep", id: "s1", args: { pattern: "print(3)", path: root } }])
+      .respondWithTools([{ name: "glob", id: "g1", args: { pattern: "**/*.py", path: vm.dir } }])
+      .respondWithTools([{ name: "grep", id: "s1", args: { pattern: "print(3)", path: vm.dir } }])
       .respondWithTools([{ name: "execute", id: "x2", args: { command: `python3 ${file} || cat ${file}` } }])
       .respond(new AIMessage("Done."));
-    const agent = createDeepAgent({ model, backend: createDeepAgentsBackend(sandbox) });
+    const agent = createDeepAgent({ model, backend: createDeepAgentsBackend(vm.sandbox) });
     const { messages } = await agent.invoke({ messages: [new HumanMessage("Make app.py print 1 and 3.")] });
 
     const results = new Map(
@@ -64,6 +53,80 @@ describeWithSshd("createDeepAgent with the exe.dev backend on OpenSSH", () => {
     expect(results.get("s1")).toBe(`${file}:\n  2: print(3)`);
     expect(results.get("x2")).toMatch(/^1\n3\n\n\[Command succeeded with exit code 0\]$|print\(3\)/);
     expect(messages.at(-1)?.content).toBe("Done.");
-    expect(await sandbox.readFile(file)).toBe("print(1)\nprint(3)\n");
+    expect(await vm.sandbox.readFile(file)).toBe("print(1)\nprint(3)\n");
+  });
+
+  it("takes the process tools through its tools option: a server started by start_process, reached by execute", async () => {
+    const port = 20_000 + (randomBytes(2).readUInt16BE(0) % 20_000);
+    await vm.sandbox.writeFile(`${vm.dir}/site/index.html`, "deep\n");
+    const model = fakeModel()
+      .respondWithTools([
+        {
+          name: "start_process",
+          id: "p1",
+          args: {
+            command: `exec python3 -m http.server ${port} --bind 127.0.0.1`,
+            cwd: `${vm.dir}/site`,
+            waitForPort: port,
+          },
+        },
+      ])
+      .respondWithTools([
+        { name: "execute", id: "x1", args: { command: `curl -sS http://127.0.0.1:${port}/index.html` } },
+      ])
+      .respond(new AIMessage("Served."));
+    const agent = createDeepAgent({
+      model,
+      backend: createDeepAgentsBackend(vm.sandbox),
+      // Only the four: deepagents brings its own read_file, write_file and edit_file.
+      tools: createExeDevTools(vm.sandbox, {
+        tools: ["start_process", "process_output", "stop_process", "list_processes"],
+      }),
+    });
+    const { messages } = await agent.invoke({ messages: [new HumanMessage("Serve site/ and fetch it.")] });
+    const toolMessages = messages.filter((m: BaseMessage): m is ToolMessage => ToolMessage.isInstance(m));
+    const started = toolMessages.find((m) => m.tool_call_id === "p1");
+    const id = (started?.artifact as { id?: string } | undefined)?.id;
+    expect(textOf(started as ToolMessage)).toContain(`id: ${id}`);
+    expect(textOf(toolMessages.find((m) => m.tool_call_id === "x1") as ToolMessage)).toContain("deep\n");
+    const stopped = await stopProcessTool.run(vm.sandbox, { id: String(id) });
+    expect(stopped).toMatchObject({ ok: true, running: false });
+    expect(await remainingProcesses(vm.sandbox, `http.server ${port}`)).toBe("");
+  });
+
+  it("gives the model what deepagents' BaseSandbox gives it for missing paths and failed calls", async () => {
+    const missing = `${vm.dir}/nowhere`;
+    await vm.sandbox.writeFile(`${vm.dir}/same/a.txt`, "alpha\n");
+    const calls = [
+      { name: "ls", id: "l1", args: { path: missing } },
+      { name: "ls", id: "l2", args: { path: `${vm.dir}/same` } },
+      { name: "glob", id: "g1", args: { pattern: "*", path: missing } },
+      { name: "grep", id: "s1", args: { pattern: "alpha", path: missing } },
+      { name: "read_file", id: "r1", args: { file_path: `${missing}/x.txt` } },
+      {
+        name: "edit_file",
+        id: "e1",
+        args: { file_path: `${vm.dir}/same/a.txt`, old_string: "beta", new_string: "b" },
+      },
+      { name: "delete", id: "d1", args: { file_path: `${missing}/x.txt` } },
+    ];
+    /** The ToolMessage texts one deep agent run gives the model, by call id. */
+    const run = async (backend: ReturnType<typeof createDeepAgentsBackend> | ReferenceSandbox) => {
+      const model = fakeModel().respondWithTools(calls).respond(new AIMessage("Done."));
+      const { messages } = await createDeepAgent({ model, backend }).invoke({
+        messages: [new HumanMessage("go")],
+      });
+      return Object.fromEntries(
+        messages
+          .filter((m: BaseMessage): m is ToolMessage => ToolMessage.isInstance(m))
+          .map((m: ToolMessage) => [m.tool_call_id, textOf(m)]),
+      );
+    };
+    const ours = createDeepAgentsBackend(vm.sandbox);
+    const mine = await run(ours);
+    expect(Object.keys(mine).sort()).toEqual(calls.map((c) => c.id).sort());
+    expect(mine).toEqual(await run(new ReferenceSandbox(ours)));
+    expect(mine.l1).toMatch(/^No files found/);
+    expect(mine.l2).toContain(`${vm.dir}/same/a.txt`);
   });
 });

@@ -1,45 +1,26 @@
 import { randomBytes } from "node:crypto";
-import { connectSandbox, type SshSandbox } from "@exedev-sandbox/core";
-import {
-  describeWithSshd,
-  isRoot,
-  type SshdServer,
-  startSshd,
-  UNPRIVILEGED_TEST_USER,
-} from "@exedev-sandbox/testing";
+import { describeWithSshd, isRoot, UNPRIVILEGED_TEST_USER, useScratchSandbox } from "@exedev-sandbox/testing";
 import { isSandboxBackend } from "deepagents";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createDeepAgentsBackend, type ExeDevDeepAgentsBackend } from "./index.js";
 
 // Names a shell would mangle if anything were pasted unquoted.
 const TRICKY = ["sp ace.txt", "it's.txt", 'dq"uote.txt', "$HOME.txt", "semi;colon:name.txt", "-dash.txt"];
 
 describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
-  let server: SshdServer;
-  let sandbox: SshSandbox;
+  // Unprivileged, so permission errors are real (root may read and write anything).
+  const vm = useScratchSandbox({ prefix: "da", sshd: isRoot() ? { username: UNPRIVILEGED_TEST_USER } : {} });
   let backend: ExeDevDeepAgentsBackend;
-  let root: string;
-  beforeAll(async () => {
-    // Unprivileged, so permission errors are real (root may read and write anything).
-    server = await startSshd(isRoot() ? { username: UNPRIVILEGED_TEST_USER } : {});
-    sandbox = await connectSandbox(server.connectOptions());
-    backend = createDeepAgentsBackend(sandbox, { timeoutMs: 30_000 });
-    root = `${sandbox.homeDir}/da-${randomBytes(4).toString("hex")}`;
-    await sandbox.mkdir(root);
-  });
-  afterAll(async () => {
-    await sandbox?.exec(`chmod -R u+rwX ${root}`);
-    await sandbox?.rm(root, { recursive: true, force: true });
-    await sandbox?.close();
-    await server?.stop();
+  beforeAll(() => {
+    backend = createDeepAgentsBackend(vm.sandbox, { timeoutMs: 30_000 });
   });
 
   it("is a deepagents sandbox backend with an id", () => {
     expect(isSandboxBackend(backend)).toBe(true);
     expect(backend.id).toMatch(/^exedev-[0-9a-f]{12}$/);
-    expect(createDeepAgentsBackend(sandbox, { id: "vm-1" }).id).toBe("vm-1");
+    expect(createDeepAgentsBackend(vm.sandbox, { id: "vm-1" }).id).toBe("vm-1");
     for (const options of [{ id: "" }, { timeoutMs: -1 }, { maxOutputChars: 0 }]) {
-      expect(() => createDeepAgentsBackend(sandbox, options)).toThrow(
+      expect(() => createDeepAgentsBackend(vm.sandbox, options)).toThrow(
         expect.objectContaining({ code: "invalid_argument" }),
       );
     }
@@ -47,19 +28,19 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
 
   describe("write and read", () => {
     it("writes text, creating parents and replacing an existing file", async () => {
-      const path = `${root}/w/deep/notes.md`;
+      const path = `${vm.dir}/w/deep/notes.md`;
       expect(await backend.write(path, "first\n")).toEqual({ path, filesUpdate: null });
       expect(await backend.write(path, "héllo ✓\nsecond\n")).toEqual({ path, filesUpdate: null });
-      expect(await sandbox.readFile(path)).toBe("héllo ✓\nsecond\n");
+      expect(await vm.sandbox.readFile(path)).toBe("héllo ✓\nsecond\n");
     });
 
     it("reports write failures with the protocol's error values", async () => {
-      await sandbox.writeFile(`${root}/w/plain`, "x");
-      expect(await backend.write(`${root}/w`, "x")).toEqual({
-        error: `Failed to write to ${root}/w: is_directory`,
+      await vm.sandbox.writeFile(`${vm.dir}/w/plain`, "x");
+      expect(await backend.write(`${vm.dir}/w`, "x")).toEqual({
+        error: `Failed to write to ${vm.dir}/w: is_directory`,
       });
-      expect(await backend.write(`${root}/w/plain/under.txt`, "x")).toEqual({
-        error: `Failed to write to ${root}/w/plain/under.txt: invalid_path`,
+      expect(await backend.write(`${vm.dir}/w/plain/under.txt`, "x")).toEqual({
+        error: `Failed to write to ${vm.dir}/w/plain/under.txt: invalid_path`,
       });
       expect(await backend.write("/etc/exedev-not-allowed.txt", "x")).toEqual({
         error: "Failed to write to /etc/exedev-not-allowed.txt: permission_denied",
@@ -67,8 +48,8 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
     });
 
     it("reads pages of lines: 0-based offset, limit, 1-based line fields, raw content", async () => {
-      const path = `${root}/r/lines.py`;
-      await sandbox.writeFile(path, "one\ntwo\n\nfour\nfive\n");
+      const path = `${vm.dir}/r/lines.py`;
+      await vm.sandbox.writeFile(path, "one\ntwo\n\nfour\nfive\n");
       expect(await backend.read(path)).toEqual({
         content: "one\ntwo\n\nfour\nfive",
         mimeType: "text/plain",
@@ -99,8 +80,8 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
     });
 
     it("counts a last line without a newline, keeps CR, and decodes UTF-8", async () => {
-      const path = `${root}/r/odd.txt`;
-      await sandbox.writeFile(path, "α\r\nβ\r\nno newline");
+      const path = `${vm.dir}/r/odd.txt`;
+      await vm.sandbox.writeFile(path, "α\r\nβ\r\nno newline");
       expect(await backend.read(path)).toMatchObject({
         content: "α\r\nβ\r\nno newline",
         totalLines: 3,
@@ -109,34 +90,37 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
     });
 
     it("reads an empty file as deepagents' reminder, and missing files and directories as not found", async () => {
-      await sandbox.writeFile(`${root}/r/empty.txt`, "");
-      expect(await backend.read(`${root}/r/empty.txt`)).toEqual({
+      await vm.sandbox.writeFile(`${vm.dir}/r/empty.txt`, "");
+      expect(await backend.read(`${vm.dir}/r/empty.txt`)).toEqual({
         content: "System reminder: File exists but has empty contents",
         mimeType: "text/plain",
       });
-      expect(await backend.read(`${root}/r/missing.txt`)).toEqual({
-        error: `File '${root}/r/missing.txt' not found`,
+      expect(await backend.read(`${vm.dir}/r/missing.txt`)).toEqual({
+        error: `File '${vm.dir}/r/missing.txt' not found`,
       });
-      expect(await backend.read(`${root}/r`)).toEqual({ error: `File '${root}/r' not found` });
-      expect(await backend.readRaw(`${root}/r/missing.txt`)).toEqual({
-        error: `File '${root}/r/missing.txt' not found`,
+      expect(await backend.read(`${vm.dir}/r`)).toEqual({ error: `File '${vm.dir}/r' not found` });
+      expect(await backend.readRaw(`${vm.dir}/r/missing.txt`)).toEqual({
+        error: `File '${vm.dir}/r/missing.txt' not found`,
       });
     });
 
     it("reports an unreadable file as such, not as missing", async () => {
-      await sandbox.writeFile(`${root}/r/secret.txt`, "secret", { mode: 0o000 });
-      const read = await backend.read(`${root}/r/secret.txt`);
+      await vm.sandbox.writeFile(`${vm.dir}/r/secret.txt`, "secret", { mode: 0o000 });
+      const read = await backend.read(`${vm.dir}/r/secret.txt`);
       expect(read.error).toMatch(/^Error reading file '.*secret\.txt': /);
-      expect(await backend.downloadFiles([`${root}/r/secret.txt`])).toEqual([
-        { path: `${root}/r/secret.txt`, content: null, error: "permission_denied" },
+      expect(await backend.downloadFiles([`${vm.dir}/r/secret.txt`])).toEqual([
+        { path: `${vm.dir}/r/secret.txt`, content: null, error: "permission_denied" },
       ]);
     });
 
     it("pages a large file on the machine, with the same numbering", async () => {
-      const path = `${root}/r/big.log`;
+      const path = `${vm.dir}/r/big.log`;
       const line = (n: number): string => `line ${String(n).padStart(7, "0")} ${"x".repeat(40)}`;
       const count = 200_000; // about 10 MB, past the size read whole
-      await sandbox.writeFile(path, `${Array.from({ length: count }, (_, i) => line(i + 1)).join("\n")}\n`);
+      await vm.sandbox.writeFile(
+        path,
+        `${Array.from({ length: count }, (_, i) => line(i + 1)).join("\n")}\n`,
+      );
       expect(await backend.read(path, 150_000, 3)).toEqual({
         content: [line(150_001), line(150_002), line(150_003)].join("\n"),
         mimeType: "text/plain",
@@ -158,8 +142,8 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
 
     it("reads raw file data: text as a string, with its MIME type and modification time", async () => {
       const before = Date.now() - 5000;
-      await sandbox.writeFile(`${root}/r/data.json`, '{"a":1}\n');
-      const raw = await backend.readRaw(`${root}/r/data.json`);
+      await vm.sandbox.writeFile(`${vm.dir}/r/data.json`, '{"a":1}\n');
+      const raw = await backend.readRaw(`${vm.dir}/r/data.json`);
       expect(raw.data).toMatchObject({ content: '{"a":1}\n', mimeType: "application/json" });
       const modified = Date.parse((raw.data as { modified_at: string }).modified_at);
       expect(modified).toBeGreaterThan(before);
@@ -171,54 +155,54 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
 
     it("uploads and downloads byte-exact, file by file", async () => {
       const uploads = await backend.uploadFiles([
-        [`${root}/bin/all.bin`, bytes],
-        [`${root}/bin/img.png`, bytes],
-        [`${root}/bin`, bytes],
-        [`${root}/bin/all.bin/under`, bytes],
+        [`${vm.dir}/bin/all.bin`, bytes],
+        [`${vm.dir}/bin/img.png`, bytes],
+        [`${vm.dir}/bin`, bytes],
+        [`${vm.dir}/bin/all.bin/under`, bytes],
         ["/etc/exedev-upload.bin", bytes],
       ]);
       expect(uploads).toEqual([
-        { path: `${root}/bin/all.bin`, error: null },
-        { path: `${root}/bin/img.png`, error: null },
-        { path: `${root}/bin`, error: "is_directory" },
-        { path: `${root}/bin/all.bin/under`, error: "invalid_path" },
+        { path: `${vm.dir}/bin/all.bin`, error: null },
+        { path: `${vm.dir}/bin/img.png`, error: null },
+        { path: `${vm.dir}/bin`, error: "is_directory" },
+        { path: `${vm.dir}/bin/all.bin/under`, error: "invalid_path" },
         { path: "/etc/exedev-upload.bin", error: "permission_denied" },
       ]);
-      expect(Buffer.from(await sandbox.readFileBuffer(`${root}/bin/all.bin`)).equals(bytes)).toBe(true);
+      expect(Buffer.from(await vm.sandbox.readFileBuffer(`${vm.dir}/bin/all.bin`)).equals(bytes)).toBe(true);
 
       const downloads = await backend.downloadFiles([
-        `${root}/bin/all.bin`,
-        `${root}/bin/nope.bin`,
-        `${root}/bin`,
+        `${vm.dir}/bin/all.bin`,
+        `${vm.dir}/bin/nope.bin`,
+        `${vm.dir}/bin`,
       ]);
       expect(Buffer.from(downloads[0]?.content as Uint8Array).equals(bytes)).toBe(true);
       expect(downloads.slice(1)).toEqual([
-        { path: `${root}/bin/nope.bin`, content: null, error: "file_not_found" },
-        { path: `${root}/bin`, content: null, error: "is_directory" },
+        { path: `${vm.dir}/bin/nope.bin`, content: null, error: "file_not_found" },
+        { path: `${vm.dir}/bin`, content: null, error: "is_directory" },
       ]);
     });
 
     it("reads and writes binary types (by extension) as bytes and base64, as deepagents expects", async () => {
-      const read = await backend.read(`${root}/bin/img.png`, 3, 1);
+      const read = await backend.read(`${vm.dir}/bin/img.png`, 3, 1);
       expect(read.mimeType).toBe("image/png");
       expect(Buffer.from(read.content as Uint8Array).equals(bytes)).toBe(true);
-      const raw = await backend.readRaw(`${root}/bin/img.png`);
+      const raw = await backend.readRaw(`${vm.dir}/bin/img.png`);
       expect(Buffer.from(raw.data?.content as Uint8Array).equals(bytes)).toBe(true);
 
-      expect(await backend.write(`${root}/bin/copy.pdf`, bytes.toString("base64"))).toMatchObject({
-        path: `${root}/bin/copy.pdf`,
+      expect(await backend.write(`${vm.dir}/bin/copy.pdf`, bytes.toString("base64"))).toMatchObject({
+        path: `${vm.dir}/bin/copy.pdf`,
       });
-      expect(Buffer.from(await sandbox.readFileBuffer(`${root}/bin/copy.pdf`)).equals(bytes)).toBe(true);
-      await backend.write(`${root}/bin/url.gif`, `data:image/gif;base64,${bytes.toString("base64")}`);
-      expect(Buffer.from(await sandbox.readFileBuffer(`${root}/bin/url.gif`)).equals(bytes)).toBe(true);
+      expect(Buffer.from(await vm.sandbox.readFileBuffer(`${vm.dir}/bin/copy.pdf`)).equals(bytes)).toBe(true);
+      await backend.write(`${vm.dir}/bin/url.gif`, `data:image/gif;base64,${bytes.toString("base64")}`);
+      expect(Buffer.from(await vm.sandbox.readFileBuffer(`${vm.dir}/bin/url.gif`)).equals(bytes)).toBe(true);
     });
   });
 
   describe("edit", () => {
-    const file = (): string => `${root}/e/code.ts`;
+    const file = (): string => `${vm.dir}/e/code.ts`;
 
     it("replaces one occurrence, refuses ambiguous or missing text, and counts replaceAll", async () => {
-      await sandbox.writeFile(file(), "let a = 1;\nlet b = 1;\nlet c = 2;\n", { mode: 0o750 });
+      await vm.sandbox.writeFile(file(), "let a = 1;\nlet b = 1;\nlet c = 2;\n", { mode: 0o750 });
       expect(await backend.edit(file(), "let c", "const c")).toEqual({
         path: file(),
         filesUpdate: null,
@@ -231,30 +215,30 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
         error: `String not found in file '${file()}'`,
       });
       expect(await backend.edit(file(), "= 1", "= $&", true)).toMatchObject({ occurrences: 2 });
-      expect(await sandbox.readFile(file())).toBe("let a = $&;\nlet b = $&;\nconst c = 2;\n");
-      expect((await sandbox.stat(file())).mode & 0o777).toBe(0o750);
+      expect(await vm.sandbox.readFile(file())).toBe("let a = $&;\nlet b = $&;\nconst c = 2;\n");
+      expect((await vm.sandbox.stat(file())).mode & 0o777).toBe(0o750);
     });
 
     it("counts non-overlapping occurrences, as deepagents does", async () => {
-      await sandbox.writeFile(`${root}/e/a.txt`, "aaaaa");
-      expect(await backend.edit(`${root}/e/a.txt`, "aa", "b", true)).toMatchObject({ occurrences: 2 });
-      expect(await sandbox.readFile(`${root}/e/a.txt`)).toBe("bba");
-      expect(await backend.edit(`${root}/e/a.txt`, "b", "b", true)).toMatchObject({ occurrences: 2 });
+      await vm.sandbox.writeFile(`${vm.dir}/e/a.txt`, "aaaaa");
+      expect(await backend.edit(`${vm.dir}/e/a.txt`, "aa", "b", true)).toMatchObject({ occurrences: 2 });
+      expect(await vm.sandbox.readFile(`${vm.dir}/e/a.txt`)).toBe("bba");
+      expect(await backend.edit(`${vm.dir}/e/a.txt`, "b", "b", true)).toMatchObject({ occurrences: 2 });
     });
 
     it("fills an empty file from an empty oldString, and only an empty file", async () => {
-      await sandbox.writeFile(`${root}/e/empty.txt`, "");
-      expect(await backend.edit(`${root}/e/empty.txt`, "", "")).toMatchObject({ occurrences: 0 });
-      expect(await backend.edit(`${root}/e/empty.txt`, "", "new\n")).toMatchObject({ occurrences: 1 });
-      expect(await sandbox.readFile(`${root}/e/empty.txt`)).toBe("new\n");
-      expect(await backend.edit(`${root}/e/empty.txt`, "", "more")).toEqual({
+      await vm.sandbox.writeFile(`${vm.dir}/e/empty.txt`, "");
+      expect(await backend.edit(`${vm.dir}/e/empty.txt`, "", "")).toMatchObject({ occurrences: 0 });
+      expect(await backend.edit(`${vm.dir}/e/empty.txt`, "", "new\n")).toMatchObject({ occurrences: 1 });
+      expect(await vm.sandbox.readFile(`${vm.dir}/e/empty.txt`)).toBe("new\n");
+      expect(await backend.edit(`${vm.dir}/e/empty.txt`, "", "more")).toEqual({
         error: "oldString must not be empty unless the file is empty",
       });
     });
 
     it("reports a missing file in deepagents' words", async () => {
-      expect(await backend.edit(`${root}/e/gone.ts`, "a", "b")).toEqual({
-        error: `Error: File '${root}/e/gone.ts' not found`,
+      expect(await backend.edit(`${vm.dir}/e/gone.ts`, "a", "b")).toEqual({
+        error: `Error: File '${vm.dir}/e/gone.ts' not found`,
       });
     });
   });
@@ -262,14 +246,14 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
   describe("ls, grep, glob", () => {
     let dir: string;
     beforeAll(async () => {
-      dir = `${root}/s`;
-      for (const name of TRICKY) await sandbox.writeFile(`${dir}/${name}`, `needle in ${name}\nplain\n`);
-      await sandbox.writeFile(`${dir}/sub dir/deep/notes.md`, "a.b*c literal\nneedle: with colon\n");
-      await sandbox.writeFile(`${dir}/sub dir/keep.txt`, "needle\n");
-      await sandbox.writeFile(`${dir}/.hidden/x.txt`, "needle\n");
-      await sandbox.writeFile(`${dir}/pic.png`, "needle in an image\n");
-      await sandbox.writeFile(`${dir}/raw.dat`, Buffer.from("needle\0binary\n"));
-      await sandbox.exec(`ln -s ${JSON.stringify(`${dir}/sub dir`)} ${JSON.stringify(`${dir}/link`)}`);
+      dir = `${vm.dir}/s`;
+      for (const name of TRICKY) await vm.sandbox.writeFile(`${dir}/${name}`, `needle in ${name}\nplain\n`);
+      await vm.sandbox.writeFile(`${dir}/sub dir/deep/notes.md`, "a.b*c literal\nneedle: with colon\n");
+      await vm.sandbox.writeFile(`${dir}/sub dir/keep.txt`, "needle\n");
+      await vm.sandbox.writeFile(`${dir}/.hidden/x.txt`, "needle\n");
+      await vm.sandbox.writeFile(`${dir}/pic.png`, "needle in an image\n");
+      await vm.sandbox.writeFile(`${dir}/raw.dat`, Buffer.from("needle\0binary\n"));
+      await vm.sandbox.exec(`ln -s ${JSON.stringify(`${dir}/sub dir`)} ${JSON.stringify(`${dir}/link`)}`);
     });
 
     it("lists one level, directories (and links to them) with a trailing slash", async () => {
@@ -294,9 +278,11 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
       ]);
     });
 
-    it("reports ls on a missing path or a file as an error", async () => {
-      expect((await backend.ls(`${root}/nowhere`)).error).toContain("nowhere");
-      expect((await backend.ls(`${dir}/raw.dat`)).error).toContain("not a directory");
+    it("lists a missing path or a file as empty (as BaseSandbox), an unreadable directory as an error", async () => {
+      expect(await backend.ls(`${vm.dir}/nowhere`)).toEqual({ files: [] });
+      expect(await backend.ls(`${dir}/raw.dat`)).toEqual({ files: [] });
+      await vm.sandbox.exec(`mkdir -m 000 '${vm.dir}/locked'`);
+      expect((await backend.ls(`${vm.dir}/locked`)).error).toMatch(/^Error listing '.*locked': /);
     });
 
     it("greps literally, with full paths, skipping binary files, whatever the file names", async () => {
@@ -319,14 +305,14 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
     });
 
     it("never lets a pattern, a path or a glob reach the shell unquoted", async () => {
-      const marker = `${root}/pwned`;
+      const marker = `${vm.dir}/pwned`;
       for (const evil of [`$(touch ${marker})`, `'; touch ${marker}; '`, `\`touch ${marker}\``]) {
         expect((await backend.grep(evil, dir)).matches).toEqual([]);
         expect((await backend.grep("needle", dir, evil)).matches).toEqual([]);
         expect((await backend.glob(evil, dir)).files).toEqual([]);
-        expect((await backend.grep("needle", `${dir}/${evil}`)).error).toContain("not found");
+        expect(await backend.grep("needle", `${dir}/${evil}`)).toEqual({ matches: [] });
       }
-      expect(await sandbox.exists(marker)).toBe(false);
+      expect(await vm.sandbox.exists(marker)).toBe(false);
       expect((await backend.grep("needle", `${dir}/-dash.txt`)).matches).toHaveLength(1);
     });
 
@@ -349,14 +335,12 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
       expect((await backend.grep("needle", dir, "*.md", 5)).truncated).toBeUndefined();
     });
 
-    it("greps a single file, finds nothing for a multi-line pattern, and reports a missing path", async () => {
+    it("greps a single file, and finds nothing for a multi-line pattern or a missing path", async () => {
       expect((await backend.grep("plain", `${dir}/it's.txt`)).matches).toEqual([
         { path: `${dir}/it's.txt`, line: 2, text: "plain" },
       ]);
       expect(await backend.grep("needle\nplain", dir)).toEqual({ matches: [] });
-      expect(await backend.grep("needle", `${root}/nowhere`)).toEqual({
-        error: `Path '${root}/nowhere' not found`,
-      });
+      expect(await backend.grep("needle", `${vm.dir}/nowhere`)).toEqual({ matches: [] });
     });
 
     it("globs relative paths, directories included, with *, **, ?, classes and braces", async () => {
@@ -380,28 +364,31 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
       const [notes] = (await backend.glob("**/notes.md", `${dir}/sub dir`)).files ?? [];
       expect(notes).toMatchObject({ path: "deep/notes.md", is_dir: false, size: 33 });
       expect(Date.parse(notes?.modified_at as string)).toBeGreaterThan(Date.now() - 600_000);
-      expect(await backend.glob("*", `${root}/nowhere`)).toEqual({
-        error: `Path '${root}/nowhere' not found`,
-      });
+      expect(await backend.glob("*", `${vm.dir}/nowhere`)).toEqual({ files: [], truncated: false });
       expect(await backend.glob("*.none", dir)).toEqual({ files: [], truncated: false });
     });
   });
 
   describe("delete", () => {
     it("deletes files, directories recursively and links (not their targets)", async () => {
-      await sandbox.writeFile(`${root}/d/tree/a/b.txt`, "b");
-      await sandbox.writeFile(`${root}/d/target.txt`, "t");
-      await sandbox.exec(`ln -s ${root}/d/target.txt ${root}/d/link.txt`);
-      expect(await backend.delete(`${root}/d/link.txt`)).toEqual({
-        path: `${root}/d/link.txt`,
+      await vm.sandbox.writeFile(`${vm.dir}/d/tree/a/b.txt`, "b");
+      await vm.sandbox.writeFile(`${vm.dir}/d/target.txt`, "t");
+      await vm.sandbox.exec(`ln -s ${vm.dir}/d/target.txt ${vm.dir}/d/link.txt`);
+      expect(await backend.delete(`${vm.dir}/d/link.txt`)).toEqual({
+        path: `${vm.dir}/d/link.txt`,
         filesUpdate: null,
       });
-      expect(await sandbox.exists(`${root}/d/target.txt`)).toBe(true);
-      expect(await backend.delete(`${root}/d/tree`)).toEqual({ path: `${root}/d/tree`, filesUpdate: null });
-      expect(await sandbox.exists(`${root}/d/tree`)).toBe(false);
-      expect(await backend.delete(`${root}/d/tree`)).toEqual({ error: `Error: '${root}/d/tree' not found` });
-      expect((await backend.delete(sandbox.homeDir)).error).toMatch(/^Error deleting file/);
-      expect(await sandbox.exists(root)).toBe(true);
+      expect(await vm.sandbox.exists(`${vm.dir}/d/target.txt`)).toBe(true);
+      expect(await backend.delete(`${vm.dir}/d/tree`)).toEqual({
+        path: `${vm.dir}/d/tree`,
+        filesUpdate: null,
+      });
+      expect(await vm.sandbox.exists(`${vm.dir}/d/tree`)).toBe(false);
+      expect(await backend.delete(`${vm.dir}/d/tree`)).toEqual({
+        error: `Error: '${vm.dir}/d/tree' not found`,
+      });
+      expect((await backend.delete(vm.sandbox.homeDir)).error).toMatch(/^Error deleting file/);
+      expect(await vm.sandbox.exists(vm.dir)).toBe(true);
     });
   });
 
@@ -409,14 +396,14 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
     it("returns stdout and stderr interleaved, the exit code, and whether output was cut", async () => {
       const run = await backend.execute("echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2; exit 4");
       expect(run).toEqual({ output: "out1\nerr1\nout2\n", exitCode: 4, truncated: false });
-      expect(await backend.execute(`cd ${JSON.stringify(`${root}`)} && pwd`)).toMatchObject({
-        output: `${root}\n`,
+      expect(await backend.execute(`cd ${JSON.stringify(`${vm.dir}`)} && pwd`)).toMatchObject({
+        output: `${vm.dir}\n`,
       });
-      expect((await backend.execute("pwd")).output).toBe(`${sandbox.homeDir}\n`);
+      expect((await backend.execute("pwd")).output).toBe(`${vm.sandbox.homeDir}\n`);
     });
 
     it("keeps the head and tail of long output", async () => {
-      const small = createDeepAgentsBackend(sandbox, { maxOutputChars: 1000 });
+      const small = createDeepAgentsBackend(vm.sandbox, { maxOutputChars: 1000 });
       const run = await small.execute("seq 1 100000");
       expect(run.truncated).toBe(true);
       expect(run.exitCode).toBe(0);
@@ -427,16 +414,16 @@ describeWithSshd("createDeepAgentsBackend on OpenSSH", () => {
     });
 
     it("kills a command past timeoutMs: exit code 124 and a note", async () => {
-      const quick = createDeepAgentsBackend(sandbox, { timeoutMs: 2000 });
+      const quick = createDeepAgentsBackend(vm.sandbox, { timeoutMs: 2000 });
       const run = await quick.execute("echo started; sleep 30");
       expect(run.exitCode).toBe(124);
       expect(run.output).toBe("started\n\n[Command timed out after 2000 ms and was killed]");
     });
 
     it("resolves relative paths against the home directory", async () => {
-      const relative = `${root.slice(sandbox.homeDir.length + 1)}/rel/file.txt`;
+      const relative = `${vm.dir.slice(vm.sandbox.homeDir.length + 1)}/rel/file.txt`;
       expect(await backend.write(relative, "rel")).toEqual({ path: relative, filesUpdate: null });
-      expect(await sandbox.readFile(`${root}/rel/file.txt`)).toBe("rel");
+      expect(await vm.sandbox.readFile(`${vm.dir}/rel/file.txt`)).toBe("rel");
       expect((await backend.read(relative)).content).toBe("rel");
     });
   });

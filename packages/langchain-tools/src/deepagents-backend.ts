@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
-import { type Sandbox, shellQuote } from "@exedev-sandbox/core";
+import { isSandboxError, type Sandbox, shellQuote } from "@exedev-sandbox/core";
 import type {
   DeleteResult,
   EditResult,
@@ -16,6 +16,7 @@ import type {
   SandboxBackendProtocolV2,
   WriteResult,
 } from "deepagents";
+import { normalizeReadPagination } from "deepagents";
 import { CombinedOutput } from "./combined-output.js";
 import { globFiles, grepFiles, type SearchContext } from "./deepagents-search.js";
 import { messageOf, toOperationError } from "./file-errors.js";
@@ -45,14 +46,6 @@ export type ExeDevDeepAgentsBackend = SandboxBackendProtocolV2 &
 function linesOf(text: string): { lines: string[]; total: number } {
   const lines = text.split("\n");
   return { lines, total: lines.at(-1) === "" ? lines.length - 1 : lines.length };
-}
-
-/** deepagents' normalisation of read_file's offset and limit (`normalizeReadPagination`). */
-function pagination(offset: number, limit: number): { start: number; count: number } {
-  return {
-    start: Number.isFinite(offset) ? Math.max(0, Math.floor(offset)) : 0,
-    count: Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0,
-  };
 }
 
 /** deepagents' wording for a file that cannot be read (`prefix` is what its `edit` puts first). */
@@ -139,7 +132,10 @@ export function createDeepAgentsBackend(
         );
         return { files };
       } catch (error) {
-        toOperationError(error);
+        // As deepagents' BaseSandbox, whose `find` lists nothing there: a missing path or a file
+        // is an empty listing. A permission error is still reported, not passed off as empty.
+        const code = toOperationError(error);
+        if (code === "file_not_found" || isSandboxError(error, "not_a_directory")) return { files: [] };
         return { error: `Error listing '${dirPath}': ${messageOf(error)}` };
       }
     },
@@ -147,7 +143,7 @@ export function createDeepAgentsBackend(
     async read(filePath: string, offset = 0, limit = 500): Promise<ReadResult> {
       const path = resolve(filePath);
       const { mimeType, binary } = mimeTypeOf(filePath);
-      const { start, count } = pagination(offset, limit);
+      const { offset: start, limit: count } = normalizeReadPagination(offset, limit);
       try {
         if (binary) return { content: await sandbox.readFileBuffer(path), mimeType };
         const { size, isDirectory } = await sandbox.stat(path);

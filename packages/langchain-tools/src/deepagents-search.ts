@@ -1,5 +1,11 @@
 import { compileGlob, type Sandbox, SandboxError, shellQuote } from "@exedev-sandbox/core";
-import type { FileInfo, GlobResult, GrepMatch, GrepResult } from "deepagents";
+import {
+  applyGrepMaxCount,
+  type FileInfo,
+  type GlobResult,
+  type GrepMatch,
+  type GrepResult,
+} from "deepagents";
 import { escapeGlob, expandBraces, MAX_BRACE_ALTERNATIVES } from "./glob-pattern.js";
 import { BINARY_EXTENSIONS, mimeTypeOf } from "./mime-types.js";
 
@@ -73,11 +79,9 @@ export async function grepFiles(
   if (result.timedOut && matches.length === 0) {
     return { error: `grep timed out after ${timeoutMs} ms; search a narrower path.`, matches };
   }
-  if (matches.length === 0 && !(await sandbox.exists(base))) return { error: `Path '${base}' not found` };
-  if (typeof maxCount === "number" && matches.length > maxCount) {
-    return { matches: matches.slice(0, Math.max(0, maxCount)), truncated: true };
-  }
-  return result.timedOut || result.truncated ? { matches, truncated: true } : { matches };
+  // A missing path is no matches, as in deepagents' BaseSandbox (its grep's errors go to /dev/null).
+  const found: GrepResult = result.timedOut || result.truncated ? { matches, truncated: true } : { matches };
+  return applyGrepMaxCount({ result: found, maxCount });
 }
 
 /**
@@ -132,9 +136,9 @@ export async function globFiles(
     });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  if (files.length === 0) {
-    if (result.timedOut) return { error: `glob timed out after ${timeoutMs} ms; search a narrower path.` };
-    if (!(await sandbox.exists(base))) return { error: `Path '${base}' not found` };
+  // A missing base lists nothing, as in deepagents' BaseSandbox; only a deadline is an error.
+  if (files.length === 0 && result.timedOut) {
+    return { error: `glob timed out after ${timeoutMs} ms; search a narrower path.` };
   }
   return { files, truncated: rows.length > MAX_GLOB_ENTRIES || result.timedOut || result.truncated };
 }

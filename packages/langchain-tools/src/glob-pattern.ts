@@ -25,6 +25,9 @@ function alternatives(body: string): string[] {
   return parts;
 }
 
+/** Deepest recursion of {@link expandBraces}: one level per brace group it expands. */
+const MAX_EXPANSION_DEPTH = 100;
+
 /** Most alternatives {@link expandBraces} produces; `{a,b}` repeated 9 times is already 512. */
 export const MAX_BRACE_ALTERNATIVES: number = 256;
 
@@ -37,18 +40,21 @@ export const MAX_BRACE_ALTERNATIVES: number = 256;
  * @param limit - most alternatives returned. @default MAX_BRACE_ALTERNATIVES (256)
  */
 export function expandBraces(pattern: string, limit: number = MAX_BRACE_ALTERNATIVES): string[] | undefined {
-  const expand = (text: string): string[] | undefined => {
+  const expand = (text: string, depth: number): string[] | undefined => {
+    // Each level is a group of two or more alternatives, so this deep means far more than
+    // `limit` of them; giving up here keeps a pattern of thousands of groups off the stack.
+    if (depth > MAX_EXPANSION_DEPTH) return undefined;
     for (let open = text.indexOf("{"); open !== -1; open = text.indexOf("{", open + 1)) {
       const close = closingBrace(text, open);
       if (close === -1) break;
       const options = alternatives(text.slice(open + 1, close));
       if (options.length < 2) continue;
       const head = text.slice(0, open);
-      const tails = expand(text.slice(close + 1));
+      const tails = expand(text.slice(close + 1), depth + 1);
       if (!tails) return undefined;
       const out: string[] = [];
       for (const option of options) {
-        const lefts = expand(head + option);
+        const lefts = expand(head + option, depth + 1);
         if (!lefts || out.length + lefts.length * tails.length > limit) return undefined;
         for (const left of lefts) for (const tail of tails) out.push(left + tail);
       }
@@ -56,7 +62,7 @@ export function expandBraces(pattern: string, limit: number = MAX_BRACE_ALTERNAT
     }
     return [text];
   };
-  return expand(pattern);
+  return expand(pattern, 0);
 }
 
 /** Escapes glob metacharacters, so a literal directory can prefix a pattern for `find -path`. */

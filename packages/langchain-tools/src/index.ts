@@ -1,4 +1,5 @@
-// LangChain tools
+// The public API of @exedev-sandbox/langchain-tools. Biome sorts these exports by path, so each
+// group comment sits on the first export of its group.
 
 // deepagents sandbox backend
 export {
@@ -6,6 +7,7 @@ export {
   type DeepAgentsBackendOptions,
   type ExeDevDeepAgentsBackend,
 } from "./deepagents-backend.js";
+// LangChain tools
 export {
   createExeDevTools,
   type ExeDevTool,

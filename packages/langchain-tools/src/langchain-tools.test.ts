@@ -1,19 +1,18 @@
 import { randomBytes } from "node:crypto";
-import { connectSandbox, isSandboxError, type SshSandbox, type ToolResult } from "@exedev-sandbox/core";
+import { connectSandbox, isSandboxError, type ToolResult } from "@exedev-sandbox/core";
 import {
   defineAdapterContract,
   describeWithSshd,
   remainingProcesses,
-  type SshdServer,
-  startKillableMachine,
-  startSshd,
+  toolResultHarness,
+  useScratchSandbox,
 } from "@exedev-sandbox/testing";
 import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { fakeModel } from "@langchain/core/testing";
 import { ToolInputParsingException } from "@langchain/core/tools";
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling";
 import { createAgent, toolErrorMiddleware } from "langchain";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createExeDevTools, type ExeDevTool } from "./index.js";
 
 const byName = (tools: ExeDevTool[], name: string): ExeDevTool => {
@@ -21,6 +20,9 @@ const byName = (tools: ExeDevTool[], name: string): ExeDevTool => {
   if (!found) throw new Error(`no tool ${name}`);
   return found;
 };
+
+/** Core's tool names as LangChain spells them. */
+const snakeNames = { bash: "bash", readFile: "read_file", writeFile: "write_file" } as const;
 
 /** Invokes a tool the way agents do, with a tool call, and returns the ToolMessage. */
 async function call(
@@ -40,61 +42,23 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
   defineAdapterContract("langchain-tools (tool.invoke)", {
     failures: "error-result",
     capabilities: { cwd: true, timeout: true, abort: true },
-    async setup() {
+    async setup(machine) {
       // The tools reach the machine through a hop the machine-gone test can cut; checks go direct.
-      const machine = await startKillableMachine();
       const core = await connectSandbox(machine.connectOptions());
       const tools = createExeDevTools(core);
-      return {
-        sandbox: machine.checker,
-        harness: {
-          exec: async (command, options) => {
-            const { artifact } = await call(
-              byName(tools, "bash"),
-              { command, cwd: options?.cwd, timeoutMs: options?.timeoutMs },
-              options?.signal,
-            );
-            return {
-              exitCode: artifact.exitCode as number,
-              stdout: artifact.stdout as string,
-              stderr: artifact.stderr as string,
-              errorCode: artifact.ok === false ? artifact.code : undefined,
-            };
-          },
-          readFile: async (path) => {
-            const message = await call(byName(tools, "read_file"), { path });
-            return message.artifact.ok ? (message.artifact.content as string) : String(message.content);
-          },
-          writeFile: async (path, content) => {
-            const message = await call(byName(tools, "write_file"), { path, content });
-            if (message.status === "error") throw new Error(String(message.content));
-          },
-        },
-        killMachine: machine.killMachine,
-        dispose: async () => {
-          await core.close();
-          await machine.dispose();
-        },
-      };
+      const harness = toolResultHarness(async (name, input, signal) => {
+        const message = await call(byName(tools, snakeNames[name]), input, signal);
+        return { result: message.artifact, modelText: String(message.content) };
+      });
+      return { harness, dispose: () => core.close() };
     },
   });
 
   describe("tools", () => {
-    let server: SshdServer;
-    let sandbox: SshSandbox;
-    let root: string;
+    const vm = useScratchSandbox({ prefix: "lc" });
     let tools: ExeDevTool[];
-    beforeAll(async () => {
-      server = await startSshd();
-      sandbox = await connectSandbox(server.connectOptions());
-      root = `${sandbox.homeDir}/lc-${randomBytes(4).toString("hex")}`;
-      await sandbox.mkdir(root);
-      tools = createExeDevTools(sandbox, { cwd: root });
-    });
-    afterAll(async () => {
-      await sandbox?.rm(root, { recursive: true, force: true });
-      await sandbox?.close();
-      await server?.stop();
+    beforeAll(() => {
+      tools = createExeDevTools(vm.sandbox, { cwd: vm.dir });
     });
 
     it("offers core's tools under their snake_case names, or a subset by either spelling", () => {
@@ -104,8 +68,13 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
         "write_file",
         "edit_file",
         "list_files",
+        "start_process",
+        "process_output",
+        "stop_process",
+        "list_processes",
+        "preview_url",
       ]);
-      const subset = createExeDevTools(sandbox, { tools: ["list_files", "readFile"] });
+      const subset = createExeDevTools(vm.sandbox, { tools: ["list_files", "readFile"] });
       expect(subset.map((t) => t.name)).toEqual(["read_file", "list_files"]);
       // Core's descriptions name other tools canonically; LangChain models know the snake_case names.
       expect(byName(tools, "write_file").description).toContain("use edit_file instead");
@@ -119,7 +88,7 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
         { maxOutputChars: 1.5 },
       ];
       for (const options of bad) {
-        expect(() => createExeDevTools(sandbox, options)).toThrow(
+        expect(() => createExeDevTools(vm.sandbox, options)).toThrow(
           expect.objectContaining({ code: "invalid_argument" }),
         );
       }
@@ -160,14 +129,14 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
           ToolInputParsingException,
         );
       }
-      expect(await sandbox.exists(`${root}/a.txt`)).toBe(false);
+      expect(await vm.sandbox.exists(`${vm.dir}/a.txt`)).toBe(false);
     });
 
     it("returns the model's text for plain input, and a ToolMessage with the structured artifact for a tool call", async () => {
       expect(await byName(tools, "write_file").invoke({ path: "a.txt", content: "alpha\nbeta\n" })).toBe(
-        `Wrote 11 bytes to ${root}/a.txt.`,
+        `Wrote 11 bytes to ${vm.dir}/a.txt.`,
       );
-      expect(await sandbox.readFile(`${root}/a.txt`)).toBe("alpha\nbeta\n");
+      expect(await vm.sandbox.readFile(`${vm.dir}/a.txt`)).toBe("alpha\nbeta\n");
 
       const bash = await call(byName(tools, "bash"), { command: "cat a.txt; echo oops >&2; exit 3" });
       expect(bash).toMatchObject({ tool_call_id: "call-bash", name: "bash", status: "success" });
@@ -197,10 +166,36 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
         newString: "gamma",
       });
       expect(edit.artifact).toMatchObject({ ok: true, replacements: 1 });
-      expect(await sandbox.readFile(`${root}/a.txt`)).toBe("alpha\ngamma\n");
+      expect(await vm.sandbox.readFile(`${vm.dir}/a.txt`)).toBe("alpha\ngamma\n");
 
       const list = await call(byName(tools, "list_files"), {});
       expect(list.content).toContain("a.txt (12 bytes)");
+    });
+
+    it("runs a background process across calls: start_process, bash, process_output, stop_process", async () => {
+      const tag = `8${randomBytes(3).readUIntBE(0, 3)}.5`;
+      const start = await call(byName(tools, "start_process"), {
+        command: `echo listening; sleep ${tag}`,
+        waitForText: "listening",
+      });
+      expect(start.artifact).toMatchObject({ ok: true, running: true, ready: true, stdout: "listening\n" });
+      const id = String(start.artifact.id);
+      expect(start.content).toContain(`id: ${id}`);
+      // Core's descriptions name the other tools canonically; LangChain models read snake_case.
+      expect(byName(tools, "start_process").description).toContain("process_output");
+      const ps = await call(byName(tools, "bash"), {
+        command: `ps -eo args= | grep -F 'sleep ${tag}' | grep -v grep`,
+      });
+      expect(ps.artifact).toMatchObject({ ok: true, exitCode: 0 });
+      const listed = await call(byName(tools, "list_processes"), {});
+      expect(listed.content).toContain(id);
+      const quiet = await call(byName(tools, "process_output"), { id });
+      expect(quiet.artifact).toMatchObject({ ok: true, running: true, stdout: "" });
+      const stop = await call(byName(tools, "stop_process"), { id, signal: "SIGKILL" });
+      expect(stop.artifact).toMatchObject({ ok: true, running: false, exitCode: 137 });
+      expect(await remainingProcesses(vm.sandbox, `sleep ${tag}`)).toBe("");
+      const unknown = await call(byName(tools, "process_output"), { id: "no-such-process" });
+      expect(unknown.status).toBe("error");
     });
 
     it("hands fixable failures to the model as error ToolMessages, not exceptions", async () => {
@@ -210,9 +205,9 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
       const missing = await call(byName(tools, "read_file"), { path: "missing.txt" });
       expect(missing).toMatchObject({ status: "error", tool_call_id: "call-read_file", name: "read_file" });
       expect(missing.artifact).toMatchObject({ ok: false, code: "not_found" });
-      expect(missing.content).toContain(`${root}/missing.txt`);
+      expect(missing.content).toContain(`${vm.dir}/missing.txt`);
 
-      await sandbox.writeFile(`${root}/twice.txt`, "x x\n");
+      await vm.sandbox.writeFile(`${vm.dir}/twice.txt`, "x x\n");
       const ambiguous = await call(byName(tools, "edit_file"), {
         path: "twice.txt",
         oldString: "x",
@@ -220,7 +215,7 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
       });
       expect(ambiguous).toMatchObject({ status: "error", artifact: { ok: false, code: "tool_error" } });
       expect(ambiguous.content).toContain("appears 2 times");
-      expect(await sandbox.readFile(`${root}/twice.txt`)).toBe("x x\n");
+      expect(await vm.sandbox.readFile(`${vm.dir}/twice.txt`)).toBe("x x\n");
     });
 
     it("times out commands (exit 124, a normal result) and honours defaultTimeoutMs and maxOutputChars", async () => {
@@ -229,13 +224,17 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
       expect(slow.artifact).toMatchObject({ exitCode: 124, timedOut: true });
       expect(slow.content).toContain("timed out");
 
-      const limited = createExeDevTools(sandbox, { cwd: root, defaultTimeoutMs: 400, maxOutputChars: 2000 });
+      const limited = createExeDevTools(vm.sandbox, {
+        cwd: vm.dir,
+        defaultTimeoutMs: 400,
+        maxOutputChars: 2000,
+      });
       const tag = `5${randomBytes(3).readUIntBE(0, 3)}.25`;
       const started = Date.now();
       const killed = await call(byName(limited, "bash"), { command: `sleep ${tag}` });
       expect(killed.artifact).toMatchObject({ exitCode: 124, timedOut: true });
       expect(Date.now() - started).toBeLessThan(20_000);
-      expect(await remainingProcesses(sandbox, `sleep ${tag}`)).toBe("");
+      expect(await remainingProcesses(vm.sandbox, `sleep ${tag}`)).toBe("");
 
       const long = await call(byName(limited, "bash"), { command: "seq 1 100000" });
       expect(long.artifact).toMatchObject({ exitCode: 0, truncated: true });
@@ -246,16 +245,16 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
 
     it("resolves relative paths and runs commands in cwd", async () => {
       await byName(tools, "write_file").invoke({ path: "sub/rel.txt", content: "relative" });
-      expect(await sandbox.readFile(`${root}/sub/rel.txt`)).toBe("relative");
-      expect((await call(byName(tools, "bash"), { command: "pwd" })).artifact.stdout).toBe(`${root}\n`);
-      const home = createExeDevTools(sandbox);
+      expect(await vm.sandbox.readFile(`${vm.dir}/sub/rel.txt`)).toBe("relative");
+      expect((await call(byName(tools, "bash"), { command: "pwd" })).artifact.stdout).toBe(`${vm.dir}\n`);
+      const home = createExeDevTools(vm.sandbox);
       expect((await call(byName(home, "bash"), { command: "pwd" })).artifact.stdout).toBe(
-        `${sandbox.homeDir}\n`,
+        `${vm.sandbox.homeDir}\n`,
       );
     });
 
     it("rejects with core's SandboxError when the sandbox itself fails, which an agent can stop on", async () => {
-      const closed = await connectSandbox(server.connectOptions());
+      const closed = await connectSandbox(vm.server.connectOptions());
       await closed.close();
       const dead = createExeDevTools(closed);
       const error = await byName(dead, "bash")
@@ -294,7 +293,7 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
         { signal: controller.signal },
       );
       await expect(run).rejects.toThrow(/abort/i);
-      expect(await remainingProcesses(sandbox, `sleep ${tag}`)).toBe("");
+      expect(await remainingProcesses(vm.sandbox, `sleep ${tag}`)).toBe("");
     });
 
     it("runs in createAgent with a scripted tool-calling model: write_file, then bash", async () => {
@@ -314,13 +313,13 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
         ["t1", "write_file", "success"],
         ["t2", "bash", "success"],
       ]);
-      expect(toolMessages[0]?.content).toBe(`Wrote 15 bytes to ${root}/agent.txt.`);
+      expect(toolMessages[0]?.content).toBe(`Wrote 15 bytes to ${vm.dir}/agent.txt.`);
       expect(toolMessages[1]?.content).toBe("exit code: 0\nstdout:\nfrom the agent\n15\n");
       expect(toolMessages[1]?.artifact).toMatchObject({ ok: true, exitCode: 0 });
       expect(messages.at(-1)?.content).toBe("All done.");
       // The model's third turn saw the bash result.
       expect(model.calls[2]?.messages.at(-1)?.content).toContain("from the agent");
-      expect(await sandbox.readFile(`${root}/agent.txt`)).toBe("from the agent\n");
+      expect(await vm.sandbox.readFile(`${vm.dir}/agent.txt`)).toBe("from the agent\n");
     });
 
     it("works with bindTools and a hand-written loop", async () => {
@@ -337,7 +336,7 @@ describeWithSshd("LangChain tools on OpenSSH", () => {
           messages.push(await byName(tools, toolCall.name).invoke(toolCall));
       }
       expect(messages.map((m) => m.type)).toEqual(["human", "ai", "tool", "ai"]);
-      expect(messages[2]?.content).toBe(`${root}/sub:\nrel.txt (8 bytes)`);
+      expect(messages[2]?.content).toBe(`${vm.dir}/sub:\nrel.txt (8 bytes)`);
     });
   });
 });

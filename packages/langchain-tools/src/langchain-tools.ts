@@ -11,11 +11,21 @@ import type { InteropZodObject } from "@langchain/core/utils/types";
 import { checkPositiveIntegers, invalidOption } from "./options.js";
 
 /** The tools' names as LangChain sees them (core's `snakeName`s). */
-export type LangChainToolName = "bash" | "read_file" | "write_file" | "edit_file" | "list_files";
+export type LangChainToolName =
+  | "bash"
+  | "read_file"
+  | "write_file"
+  | "edit_file"
+  | "list_files"
+  | "start_process"
+  | "process_output"
+  | "stop_process"
+  | "list_processes"
+  | "preview_url";
 
 /** Options for {@link createExeDevTools}. */
 export interface ExeDevToolsOptions {
-  /** Which tools to offer, by LangChain name (`"read_file"`) or core name (`"readFile"`), e.g. `["read_file", "list_files"]` for a read-only agent. @default all five: bash, read_file, write_file, edit_file, list_files */
+  /** Which tools to offer, by LangChain name (`"read_file"`) or core name (`"readFile"`), e.g. `["read_file", "list_files"]` for a read-only agent. @default all ten: bash, read_file, write_file, edit_file, list_files, start_process, process_output, stop_process, list_processes, preview_url */
   tools?: readonly (LangChainToolName | ToolName)[];
   /** Absolute directory that relative paths and commands start from. It must exist (`write_file` creates parents, `bash` does not). @default the sandbox's home directory */
   cwd?: string;
@@ -55,8 +65,10 @@ function checkOptions(options: ExeDevToolsOptions): void {
 }
 
 /**
- * LangChain tools on an exe.dev sandbox: `bash`, `read_file`, `write_file`, `edit_file` and
- * `list_files`, built from core's tool specs with `tool()` from `@langchain/core/tools`. Use them
+ * LangChain tools on an exe.dev sandbox: `bash`, `read_file`, `write_file`, `edit_file`,
+ * `list_files`, and for background processes `start_process`, `process_output`, `stop_process`
+ * and `list_processes` (a started process is detached: it keeps running between calls until
+ * `stop_process`), built from core's tool specs with `tool()` from `@langchain/core/tools`. Use them
  * with `createAgent`, a LangGraph `ToolNode`, or `model.bindTools(tools)` on any chat model.
  * Arguments are checked with the tools' zod schemas (`ToolInputParsingException` on a mismatch).
  * Invoked with a tool call, a tool returns a ToolMessage: `content` is compact text for the model,

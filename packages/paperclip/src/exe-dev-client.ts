@@ -8,7 +8,8 @@ import {
   type NewVmOptions,
   type VmInfo,
 } from "@exedev-sandbox/core";
-import type { ExeDevEnvironmentConfig } from "./config.js";
+import { vmOptionsOf } from "./config.js";
+import type { ExeDevEnvironmentConfig } from "./config-schema.js";
 import { secretText } from "./secret-ref.js";
 
 /** Host-level settings of the plugin worker, not part of any environment's config. */
@@ -23,30 +24,14 @@ export interface HostSettings {
 export interface ExeDevClient {
   /** The environment's validated config. */
   config: ExeDevEnvironmentConfig;
-  /** The control-plane client, reporting the configured SSH port in VM records when one is set. */
+  /** The control-plane client. */
   api: ExeDevApi;
-  /** SSH options for core, key material in memory only. */
+  /** SSH options for core (the configured port and user win over the VM record's), key material in memory only. */
   ssh: Partial<ConnectOptions>;
 }
 
 function hostKeyPolicy(setting: ExeDevEnvironmentConfig["hostKey"]): HostKeyPolicy {
   return setting === "accept-new" || setting === "strict" ? setting : { sha256: setting };
-}
-
-/** The API with every VM record's SSH port replaced, so that core dials the configured port. */
-function withPort(api: ExeDevApi, port: number | undefined): ExeDevApi {
-  if (port === undefined) return api;
-  const patch = (vm: VmInfo): VmInfo => ({ ...vm, sshPort: port });
-  return {
-    ...api,
-    newVm: async (options) => patch(await api.newVm(options)),
-    cloneVm: async (source, options) => patch(await api.cloneVm(source, options)),
-    getVm: async (name) => {
-      const vm = await api.getVm(name);
-      return vm && patch(vm);
-    },
-    listVms: async (pattern) => (await api.listVms(pattern)).map(patch),
-  };
 }
 
 /** Builds the API client and SSH options of one environment; secrets must be resolved by now. */
@@ -58,28 +43,16 @@ export function exeDevClient(config: ExeDevEnvironmentConfig, host: HostSettings
     privateKey: secretText("privateKey", config.privateKey),
     privateKeyPath: config.identityFile,
     username: config.user,
+    port: config.port,
     hostKey: hostKeyPolicy(config.hostKey),
     knownHostsPath: host.knownHostsPath,
   };
-  return { config, api: withPort(api, config.port), ssh };
+  return { config, api, ssh };
 }
 
 /** `new` options from the config, for a VM with this name. */
 export function newVmOptions(config: ExeDevEnvironmentConfig, name: string): NewVmOptions {
-  return {
-    name,
-    image: config.image,
-    command: config.command,
-    cpu: config.cpu,
-    memory: config.memory,
-    disk: config.disk,
-    comment: config.comment,
-    env: config.env,
-    integrations: config.integrations,
-    tags: config.tags,
-    setupScript: config.setupScript,
-    prompt: config.prompt,
-  };
+  return { name, ...vmOptionsOf(config) };
 }
 
 /**

@@ -1,16 +1,15 @@
 import { posix } from "node:path";
-import type { ExeDevSandbox } from "@exedev-sandbox/core";
+import { type ExeDevSandbox, type SandboxCache, SandboxError } from "@exedev-sandbox/core";
 import type { PluginEnvironmentLease, PluginLogger } from "@paperclipai/plugin-sdk";
 import { checkConfig } from "./config.js";
 import { attachVmSandbox, type ExeDevClient, exeDevClient, type HostSettings } from "./exe-dev-client.js";
-import type { LeaseConnections } from "./lease-connections.js";
 
 /** What the hooks share inside one plugin worker. */
 export interface HookContext {
   /** Worker-level settings (environment variables, known_hosts). */
   host: HostSettings;
-  /** The open connection of each lease this worker serves. */
-  connections: LeaseConnections;
+  /** The open connection of each lease this worker serves, keyed by {@link leaseKey}. */
+  connections: SandboxCache<ExeDevSandbox>;
   /** Paperclip's logger (redacting), once `setup` ran. */
   logger: PluginLogger | undefined;
   /** Streams output of the running execute call to Paperclip's run log. */
@@ -23,7 +22,11 @@ export const DEFAULT_WORKSPACE = "paperclip-workspace";
 /** The environment's client; throws one error listing every bad field of an invalid config. */
 export function clientFor(context: HookContext, rawConfig: Record<string, unknown>): ExeDevClient {
   const { config, errors } = checkConfig(rawConfig, context.host.env);
-  if (errors.length > 0) throw new Error(`Invalid exe.dev environment config: ${errors.join(" ")}`);
+  if (errors.length > 0) {
+    throw new SandboxError("invalid_argument", `Invalid exe.dev environment config: ${errors.join(" ")}`, {
+      details: { errors },
+    });
+  }
   return exeDevClient(config, context.host);
 }
 
@@ -35,15 +38,20 @@ export function leaseKey(client: ExeDevClient, vmName: string): string {
 /** The VM name of a lease, or an error saying the lease has none. */
 export function leaseVm(lease: PluginEnvironmentLease | { providerLeaseId: string | null }): string {
   if (typeof lease.providerLeaseId !== "string" || lease.providerLeaseId === "") {
-    throw new Error("This lease has no exe.dev VM (providerLeaseId is empty); acquire a lease first.");
+    throw new SandboxError(
+      "invalid_argument",
+      "This lease has no exe.dev VM (providerLeaseId is empty); acquire a lease first.",
+    );
   }
   return lease.providerLeaseId;
 }
 
 /** The error for a lease whose VM no longer exists. */
-export function vmGone(vmName: string): Error {
-  return new Error(
+export function vmGone(vmName: string): SandboxError {
+  return new SandboxError(
+    "not_found",
     `exe.dev VM ${vmName} no longer exists (it was deleted or never created in this account); acquire a new lease.`,
+    { details: { vm: vmName } },
   );
 }
 
@@ -66,7 +74,8 @@ export function withLease<T>(
 
 /** An absolute remote path: `path` itself, or resolved against `base` when relative. */
 export function remotePath(path: string, base: string): string {
-  if (path.includes("\0")) throw new Error("Remote paths must not contain NUL bytes.");
+  if (path.includes("\0"))
+    throw new SandboxError("invalid_argument", "Remote paths must not contain NUL bytes.");
   return posix.resolve(base, path);
 }
 

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { mintToken } from "@exedev-sandbox/core";
+import { mintToken, SandboxError } from "@exedev-sandbox/core";
 import type {
   PluginEnvironmentRunnerIngressEndpoint,
   PluginEnvironmentRunnerIngressEndpointParams,
@@ -25,12 +25,18 @@ export async function runnerIngressEndpoint(
   const vm = await client.api.getVm(vmName);
   if (!vm) throw vmGone(vmName);
   if (!vm.httpsUrl) {
-    throw new Error(`exe.dev VM ${vmName} has no HTTPS address, so it cannot take runner connections.`);
+    throw new SandboxError(
+      "unsupported",
+      `exe.dev VM ${vmName} has no HTTPS address, so it cannot take runner connections.`,
+      { details: { vm: vmName } },
+    );
   }
-  if (!params.path.startsWith("/")) throw new Error("The runner ingress path must start with '/'.");
-  const mainPort = (vm.raw as { proxy_port?: unknown } | null)?.proxy_port;
+  if (!params.path.startsWith("/"))
+    throw new SandboxError("invalid_argument", "The runner ingress path must start with '/'.");
+  const mainPort = vm.proxyPort;
   if (params.port !== mainPort && (params.port < MIN_EXTRA_PORT || params.port > MAX_EXTRA_PORT)) {
-    throw new Error(
+    throw new SandboxError(
+      "invalid_argument",
       `exe.dev's proxy reaches the VM's main port and ports ${MIN_EXTRA_PORT}-${MAX_EXTRA_PORT} only, not ${params.port}.`,
     );
   }
@@ -38,7 +44,8 @@ export async function runnerIngressEndpoint(
     client.ssh.privateKey ??
     (client.ssh.privateKeyPath ? await readFile(client.ssh.privateKeyPath, "utf8") : undefined);
   if (key === undefined) {
-    throw new Error(
+    throw new SandboxError(
+      "invalid_argument",
       "Runner ingress needs privateKey or identityFile: the token for the VM's proxy is signed with it.",
     );
   }

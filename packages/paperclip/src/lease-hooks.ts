@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { type ExeDevApi, type ExeDevSandbox, generateVmName } from "@exedev-sandbox/core";
+import { deleteVm, type ExeDevSandbox, generateVmName, SandboxError } from "@exedev-sandbox/core";
 import type {
   PluginEnvironmentAcquireLeaseParams,
   PluginEnvironmentDestroyLeaseParams,
@@ -18,21 +18,6 @@ import {
   remotePath,
   vmGone,
 } from "./hook-context.js";
-
-/** Deletes a VM; a VM that is already gone counts as deleted, so destroying twice is harmless. */
-export async function deleteVm(api: ExeDevApi, vmName: string): Promise<void> {
-  let reasons: string[];
-  try {
-    const result = await api.removeVm(vmName);
-    if (result.deleted.includes(vmName)) return;
-    reasons = result.errors;
-  } catch (error) {
-    if ((await api.getVm(vmName)) === undefined) return;
-    throw error;
-  }
-  if ((await api.getVm(vmName)) === undefined) return;
-  throw new Error(`exe.dev could not delete VM ${vmName}: ${reasons.join("; ") || "no reason given"}.`);
-}
 
 function leaseOf(
   client: ExeDevClient,
@@ -72,12 +57,12 @@ export async function acquireLease(
   try {
     const remoteCwd = remotePath(params.requestedCwd || DEFAULT_WORKSPACE, sandbox.homeDir);
     await sandbox.mkdir(remoteCwd, { recursive: true });
-    context.connections.remember(leaseKey(client, name), sandbox);
+    context.connections.set(leaseKey(client, name), sandbox);
     context.logger?.info(`exe.dev: leased VM ${name} for run ${params.runId}.`, { vm: name });
     return leaseOf(client, sandbox, remoteCwd, false);
   } catch (error) {
-    await sandbox.close();
-    await deleteVm(client.api, name).catch(() => {});
+    // Created with cleanup, so dispose() deletes the VM too; the first error is the one to report.
+    await sandbox.dispose().catch(() => {});
     throw error;
   }
 }
@@ -92,8 +77,10 @@ export async function resumeLease(
   const vm = await client.api.getVm(name);
   if (!vm) throw vmGone(name);
   if (vm.status !== undefined && vm.status !== "running") {
-    throw new Error(
+    throw new SandboxError(
+      "sandbox_died",
       `exe.dev VM ${name} is ${vm.status}, not running; restart it (ssh exe.dev restart ${name}) or acquire a new lease.`,
+      { retryable: false, details: { vm: name, status: vm.status } },
     );
   }
   const sandbox = await attachVmSandbox(client, vm);
@@ -101,7 +88,7 @@ export async function resumeLease(
     const remoteCwd =
       leaseWorkspace({ metadata: params.leaseMetadata }) ?? posix.join(sandbox.homeDir, DEFAULT_WORKSPACE);
     await sandbox.mkdir(remoteCwd, { recursive: true });
-    context.connections.remember(leaseKey(client, name), sandbox);
+    context.connections.set(leaseKey(client, name), sandbox);
     context.logger?.info(`exe.dev: resumed VM ${name}.`, { vm: name });
     return leaseOf(client, sandbox, remoteCwd, true);
   } catch (error) {

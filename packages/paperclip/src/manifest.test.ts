@@ -50,6 +50,14 @@ describe("the manifest", () => {
     expect(secret.sort()).toEqual(["apiKey", "privateKey"]);
   });
 
+  it("generates a config schema that requires nothing and shows the defaults", () => {
+    const properties = configSchema.properties as Record<string, { default?: unknown }>;
+    expect(configSchema.required).toBeUndefined();
+    expect(properties.namePrefix?.default).toBe("paperclip");
+    expect(properties.timeoutMs?.default).toBe(300_000);
+    expect(properties.hostKey?.default).toBe("accept-new");
+  });
+
   it("backs every declared capability with a hook", () => {
     const hooks = createExeDevPlugin().definition;
     for (const name of [

@@ -1,12 +1,13 @@
+import { type ExeDevSandbox, redactError, SandboxCache } from "@exedev-sandbox/core";
 import { definePlugin, type PaperclipPlugin } from "@paperclipai/plugin-sdk";
-import { checkConfig, type ExeDevEnvironmentConfig } from "./config.js";
+import { checkConfig } from "./config.js";
+import type { ExeDevEnvironmentConfig } from "./config-schema.js";
 import type { HookContext } from "./hook-context.js";
 import { runnerIngressEndpoint } from "./ingress-hook.js";
-import { LeaseConnections } from "./lease-connections.js";
 import { acquireLease, destroyLease, releaseLease, resumeLease } from "./lease-hooks.js";
 import { probe } from "./probe-hook.js";
 import { redactingLogger, redactionScope } from "./redacting-logger.js";
-import { createRedactor, redactError, secretsOf } from "./redaction.js";
+import { redactorFor } from "./redaction.js";
 import { syncIn } from "./sync-in.js";
 import { syncOut } from "./sync-out.js";
 import {
@@ -47,7 +48,7 @@ export function createExeDevPlugin(options: ExeDevPluginOptions = {}): Paperclip
   const host = { env: options.env ?? process.env, knownHostsPath: options.knownHostsPath };
   const context: HookContext = {
     host,
-    connections: new LeaseConnections(),
+    connections: new SandboxCache<ExeDevSandbox>(),
     logger: undefined,
     executionLog: undefined,
   };
@@ -63,10 +64,10 @@ export function createExeDevPlugin(options: ExeDevPluginOptions = {}): Paperclip
       // The raw fields too: validation drops values it rejects, and those must stay hidden.
       const rawEnv =
         typeof raw.env === "object" && raw.env !== null ? (raw.env as Record<string, string>) : {};
-      const redact = createRedactor([
-        ...secretsOf(config, host.env),
-        ...secretsOf({ ...raw, env: rawEnv } as Partial<ExeDevEnvironmentConfig>, {}),
-      ]);
+      const redact = redactorFor(
+        [config, { ...raw, env: rawEnv } as Partial<ExeDevEnvironmentConfig>],
+        host.env,
+      );
       return redactionScope.run(redact, async () => {
         try {
           return await run(context, params);
@@ -88,7 +89,8 @@ export function createExeDevPlugin(options: ExeDevPluginOptions = {}): Paperclip
       return { status: "ok", message: "exe.dev sandbox provider ready." };
     },
     async onShutdown() {
-      await context.connections.closeAll();
+      // Shutting down: a connection that fails to close has nobody left to tell.
+      await context.connections.closeAll({ cancelWork: true }).catch(() => {});
     },
     onEnvironmentValidateConfig: hook("validateConfig", validateConfig),
     // A probe reports failures as data, so its result is redacted like an error would be.

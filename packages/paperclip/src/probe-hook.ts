@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { generateVmName, inspectToken, isSandboxError, mintToken, type WhoAmI } from "@exedev-sandbox/core";
+import { generateVmName, isSandboxError, publicKeyOf, type WhoAmI } from "@exedev-sandbox/core";
 import type {
   PluginEnvironmentDiagnostic,
   PluginEnvironmentProbeParams,
@@ -11,8 +11,6 @@ import type { HookContext } from "./hook-context.js";
 import { loginShellCommand } from "./login-shell.js";
 
 const PROBE_MARKER = "paperclip-exe-dev-probe-ok";
-// What exe.dev says when an account or key has not finished sign-up.
-const ONBOARDING = /registration|regist(er|ered) your|onboard|verif(y|ied|ication)|billing|payment|subscri/i;
 
 function failure(
   code: string,
@@ -33,11 +31,7 @@ async function configuredKey(
       : undefined);
   if (material === undefined) return undefined;
   try {
-    // Signing a throwaway token is the one place core reads a key's public half.
-    const { publicKey, fingerprint } = inspectToken(
-      mintToken({ privateKey: material, permissions: { cmds: [] } }),
-    );
-    return { publicKey, fingerprint };
+    return publicKeyOf(material);
   } catch {
     return undefined;
   }
@@ -87,11 +81,9 @@ async function checkAccount(
 
 function classify(error: unknown): { code: string; message: string } {
   const message = (error as Error).message ?? String(error);
-  if (ONBOARDING.test(message)) {
-    return {
-      code: "onboarding_required",
-      message: `exe.dev says the account is not fully set up: ${message}`,
-    };
+  // Core recognises exe.dev's lobby answering an unregistered key ("Please complete registration").
+  if (isSandboxError(error, "auth_failed") && error.details.reason === "unregistered_key") {
+    return { code: "onboarding_required", message };
   }
   if (isSandboxError(error, "auth_failed")) {
     return { code: "auth_failed", message: `exe.dev refused the credentials: ${message}` };
@@ -136,7 +128,9 @@ export async function probe(
   try {
     const sandbox = await createVmSandbox(client, name, config.templateVm);
     try {
-      const result = await sandbox.exec(loginShellCommand({ command: "echo", args: [PROBE_MARKER] }), {
+      const probeCommand = loginShellCommand({ command: "echo", args: [PROBE_MARKER] });
+      const result = await sandbox.exec(probeCommand.command, {
+        ...probeCommand.options,
         timeoutMs: Math.min(config.timeoutMs, 60_000),
       });
       if (result.exitCode !== 0 || !result.stdout.includes(PROBE_MARKER)) {

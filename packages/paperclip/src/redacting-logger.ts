@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import type { Redactor } from "@exedev-sandbox/core";
 import type { PluginLogger } from "@paperclipai/plugin-sdk";
-import type { Redactor } from "./redaction.js";
 
 /** The redactor of the hook call in progress: each call knows its own environment's secrets. */
 export const redactionScope: AsyncLocalStorage<Redactor> = new AsyncLocalStorage<Redactor>();

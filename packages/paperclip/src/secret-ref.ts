@@ -1,3 +1,5 @@
+import { SandboxError } from "@exedev-sandbox/core";
+
 /**
  * Paperclip stores values typed into `format: "secret-ref"` fields as company secrets and hands
  * the plugin a reference while the config is being saved; the resolved value arrives when an
@@ -27,7 +29,8 @@ export function isSecretRef(value: unknown): boolean {
 export function secretText(field: string, value: SecretValue | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value === "string" && !isSecretRef(value)) return value;
-  throw new Error(
+  throw new SandboxError(
+    "invalid_argument",
     `${field} is a Paperclip secret reference that was not resolved; save the environment again so Paperclip can resolve it, or check that the secret still exists.`,
   );
 }

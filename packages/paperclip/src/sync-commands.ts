@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import type { Sandbox } from "@exedev-sandbox/core";
+import { type Sandbox, SandboxError } from "@exedev-sandbox/core";
 import type { PluginPostUploadCommand, PluginSyncFileMapping } from "@paperclipai/plugin-sdk";
 
 /** Longest stderr quoted in an error about a failed command. */
@@ -8,7 +8,7 @@ const MAX_QUOTED_STDERR = 500;
 /** A normalised absolute POSIX path on the VM, or an error naming what it is. */
 export function sandboxPath(path: unknown, what: string): string {
   if (typeof path !== "string" || !path.startsWith("/") || path.includes("\0")) {
-    throw new Error(`${what} must be an absolute POSIX path on the VM.`);
+    throw new SandboxError("invalid_argument", `${what} must be an absolute POSIX path on the VM.`);
   }
   const normalized = posix.normalize(path);
   return normalized.length > 1 ? normalized.replace(/\/+$/, "") : normalized;
@@ -17,7 +17,7 @@ export function sandboxPath(path: unknown, what: string): string {
 /** An absolute path on the Paperclip host, or an error naming what it is. */
 export function hostPath(path: unknown, what: string): string {
   if (typeof path !== "string" || !path.startsWith("/") || path.includes("\0")) {
-    throw new Error(`${what} must be an absolute path on the Paperclip host.`);
+    throw new SandboxError("invalid_argument", `${what} must be an absolute path on the Paperclip host.`);
   }
   return path;
 }
@@ -26,7 +26,10 @@ export function hostPath(path: unknown, what: string): string {
 export function modeOf(mapping: PluginSyncFileMapping): string | undefined {
   if (mapping.mode === undefined || mapping.mode === null) return undefined;
   if (!Number.isInteger(mapping.mode) || mapping.mode < 0 || mapping.mode > 0o7777) {
-    throw new Error(`mode of ${mapping.targetPath} must be a POSIX permission number such as 0o600.`);
+    throw new SandboxError(
+      "invalid_argument",
+      `mode of ${mapping.targetPath} must be a POSIX permission number such as 0o600.`,
+    );
   }
   return mapping.mode.toString(8).padStart(4, "0");
 }
@@ -44,7 +47,13 @@ export async function runChecked(
       ? `timed out after ${options.timeoutMs} ms`
       : `exited with ${result.exitCode}`;
     const stderr = result.stderr.trim().slice(0, MAX_QUOTED_STDERR);
-    throw new Error(`${what} ${why}${stderr ? `: ${stderr}` : ""}.`);
+    throw new SandboxError(
+      result.timedOut ? "timeout" : "io_error",
+      `${what} ${why}${stderr ? `: ${stderr}` : ""}.`,
+      {
+        details: { exitCode: result.exitCode, timedOut: result.timedOut },
+      },
+    );
   }
   return result.stdout;
 }

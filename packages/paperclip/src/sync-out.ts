@@ -1,7 +1,6 @@
 import { chmod, mkdir, mkdtemp, rename, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { type ExeDevSandbox, shellQuote } from "@exedev-sandbox/core";
+import type { ExeDevSandbox } from "@exedev-sandbox/core";
 import type {
   PluginEnvironmentSyncOutParams,
   PluginEnvironmentSyncResult,
@@ -9,9 +8,8 @@ import type {
   PluginSyncOperation,
 } from "@paperclipai/plugin-sdk";
 import type { HookContext } from "./hook-context.js";
-import { hostPath, modeOf, runChecked, runPostUploadCommands, sandboxPath } from "./sync-commands.js";
-import { runSyncHook } from "./sync-hook.js";
-import { extractTar } from "./transfer/tar-extract.js";
+import { hostPath, modeOf, runPostUploadCommands, sandboxPath } from "./sync-commands.js";
+import { runSyncHook, type SyncDefaults } from "./sync-hook.js";
 
 interface Totals {
   files: number;
@@ -40,53 +38,34 @@ async function downloadFile(sandbox: ExeDevSandbox, mapping: PluginSyncFileMappi
 }
 
 /**
- * Downloads one directory as a single tar archive made on the VM (excludes applied there), then
- * unpacks it on the host with the confining extractor.
+ * Downloads one directory with core's downloadDirectory (one tar stream, excludes applied on the
+ * VM, unpacked by its confining extractor). A requested mode is set on the target before any
+ * byte arrives, as the SDK requires for host targets.
  */
-async function downloadDirectory(
-  sandbox: ExeDevSandbox,
-  mapping: PluginSyncFileMapping,
-  timeoutMs: number,
-): Promise<Totals> {
+async function downloadDirectory(sandbox: ExeDevSandbox, mapping: PluginSyncFileMapping): Promise<Totals> {
   const source = sandboxPath(mapping.sourcePath, "sourcePath");
   const target = hostPath(mapping.targetPath, "targetPath");
   modeOf(mapping);
-  const options = [
-    ...(mapping.followSymlinks ? ["-h"] : []),
-    ...(mapping.exclude ?? []).map((pattern) => shellQuote(`--exclude=${pattern}`)),
-  ].join(" ");
-  const pack = [
-    "a=$(mktemp) || exit 1",
-    `cd -- ${shellQuote(source)} || { rm -f -- "$a"; exit 1; }`,
-    `tar -c ${options} -f "$a" . || { s=$?; rm -f -- "$a"; exit $s; }`,
-    `printf '%s\\n' "$a"`,
-  ].join("\n");
-  const stdout = await runChecked(sandbox, pack, `Packing ${source} on the VM`, { timeoutMs });
-  const remoteArchive = stdout.trim().split("\n").pop() ?? "";
-  const scratch = await mkdtemp(join(tmpdir(), "exedev-paperclip-sync-"));
-  try {
-    const archive = join(scratch, "out.tar");
-    await sandbox.downloadFile(remoteArchive, archive);
-    await mkdir(target, { recursive: true, mode: mapping.mode ?? 0o777 });
-    if (mapping.mode !== undefined && mapping.mode !== null) await chmod(target, mapping.mode);
-    const extracted = await extractTar(archive, target);
-    return { files: extracted.files, bytes: (await stat(archive)).size };
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-    await sandbox.exec(`rm -f -- ${shellQuote(remoteArchive)}`, { timeoutMs: 30_000 }).catch(() => {});
+  if (mapping.mode !== undefined && mapping.mode !== null) {
+    await mkdir(target, { recursive: true, mode: mapping.mode });
+    await chmod(target, mapping.mode);
   }
+  return sandbox.downloadDirectory(source, target, {
+    exclude: mapping.exclude ?? [],
+    followSymlinks: mapping.followSymlinks === true,
+  });
 }
 
 async function syncOutOperation(
   sandbox: ExeDevSandbox,
   operation: PluginSyncOperation,
-  defaults: { cwd: string; timeoutMs: number },
+  defaults: SyncDefaults,
 ): Promise<Totals> {
   const totals: Totals = { files: 0, bytes: 0 };
   for (const mapping of operation.files) {
     const moved =
       mapping.kind === "directory"
-        ? await downloadDirectory(sandbox, mapping, defaults.timeoutMs)
+        ? await downloadDirectory(sandbox, mapping)
         : await downloadFile(sandbox, mapping);
     totals.files += moved.files;
     totals.bytes += moved.bytes;

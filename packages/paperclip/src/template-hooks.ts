@@ -1,4 +1,4 @@
-import { generateVmName, type VmInfo } from "@exedev-sandbox/core";
+import { deleteVm, generateVmName, type VmInfo } from "@exedev-sandbox/core";
 import type {
   PluginEnvironmentCancelInteractiveSetupParams,
   PluginEnvironmentCancelInteractiveSetupResult,
@@ -13,7 +13,6 @@ import type {
 } from "@paperclipai/plugin-sdk";
 import { type ExeDevClient, newVmOptions } from "./exe-dev-client.js";
 import { clientFor, type HookContext, leaseVm, vmGone } from "./hook-context.js";
-import { deleteVm } from "./lease-hooks.js";
 
 /** How captured templates are referred to: the name of a VM kept only to be cloned by leases. */
 export const TEMPLATE_KIND = "provider_template";

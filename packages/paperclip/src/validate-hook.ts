@@ -1,10 +1,11 @@
 import { access, constants } from "node:fs/promises";
-import { isSandboxError, mintToken } from "@exedev-sandbox/core";
+import { isSandboxError, publicKeyOf } from "@exedev-sandbox/core";
 import type {
   PluginEnvironmentValidateConfigParams,
   PluginEnvironmentValidationResult,
 } from "@paperclipai/plugin-sdk";
-import { checkConfig, type ExeDevEnvironmentConfig } from "./config.js";
+import { checkConfig } from "./config.js";
+import type { ExeDevEnvironmentConfig } from "./config-schema.js";
 import type { HookContext } from "./hook-context.js";
 import { isSecretRef } from "./secret-ref.js";
 
@@ -13,8 +14,8 @@ async function keyProblems(config: ExeDevEnvironmentConfig): Promise<string[]> {
   const problems: string[] = [];
   if (typeof config.privateKey === "string" && !isSecretRef(config.privateKey)) {
     try {
-      // Signing a throwaway token parses the key fully, in memory, with core's messages.
-      mintToken({ privateKey: config.privateKey, permissions: { cmds: [] } });
+      // Parses the key fully, in memory, with core's messages.
+      publicKeyOf(config.privateKey);
     } catch (error) {
       problems.push(`privateKey: ${isSandboxError(error) ? error.message : "could not be read."}`);
     }

@@ -44,7 +44,7 @@ export async function execute(
   const vmName = leaseVm(params.lease);
   return withLease(context, client, vmName, async (sandbox) => {
     const base = leaseWorkspace(params.lease) ?? sandbox.homeDir;
-    const command = loginShellCommand({
+    const { command, options } = loginShellCommand({
       command: params.command,
       args: params.args,
       cwd: remotePath(params.cwd || base, sandbox.homeDir),
@@ -52,6 +52,7 @@ export async function execute(
     });
     const log = context.executionLog;
     const result = await sandbox.exec(command, {
+      ...options,
       stdin: params.stdin ?? undefined,
       timeoutMs: params.timeoutMs ?? client.config.timeoutMs,
       onStdout: log && ((chunk) => log("stdout", chunk)),

@@ -9,7 +9,9 @@ server where core can tell the difference:
     with sshd);
   * "signal" requests go to the shell's pid only (sshd does `kill(pid, sig)`);
   * a client closing the channel does not kill the command (sshd does not either);
-  * subsystem "sftp" is asyncssh's own SFTPServer (not chrooted).
+  * subsystem "sftp" is asyncssh's own SFTPServer (not chrooted);
+  * a "pty" request gives the command a real pseudo-terminal (stdin, stdout and stderr, its
+    controlling terminal, TERM from the request), resized on "window-change", as sshd does.
 It prints "LISTENING <port>" on stdout once it accepts connections. Fault hooks, by signal:
   SIGUSR1  drop: abort every connection and SIGKILL its commands' process groups;
   SIGUSR2  freeze: stop reading from every connection and SIGSTOP its commands (SIGUSR1 later
@@ -18,9 +20,13 @@ It prints "LISTENING <port>" on stdout once it accepts connections. Fault hooks,
 
 import argparse
 import asyncio
+import fcntl
 import os
+import select
 import signal
+import struct
 import sys
+import termios
 
 import asyncssh
 import asyncssh.sftp
@@ -103,6 +109,15 @@ async def run_command(process):
     env["SSH_CONNECTION"] = " ".join(
         str(part) for part in (*conn.get_extra_info("peername")[:2], *conn.get_extra_info("sockname")[:2])
     )
+    if process.term_type:
+        status = await run_pty_command(process, env)
+        if process.channel.is_closing():
+            return
+        if status < 0:
+            process.exit_with_signal(signal.Signals(-status).name[3:])
+        else:
+            process.exit(status)
+        return
     child = await asyncio.create_subprocess_exec(
         SHELL[0],
         "-c",
@@ -156,6 +171,85 @@ async def run_command(process):
         process.exit_with_signal(signal.Signals(-status).name[3:])
     else:
         process.exit(status)
+
+
+def set_size(fd, width, height):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+async def run_pty_command(process, env):
+    """Runs the command on a pty: one output stream, stdin and window changes into the master."""
+    master, slave = os.openpty()
+    width, height = process.term_size[:2]
+    set_size(slave, width or 80, height or 24)
+    env["TERM"] = process.term_type
+    child = await asyncio.create_subprocess_exec(
+        SHELL[0],
+        "-c",
+        process.command,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=os.path.expanduser("~"),
+        env=env,
+        start_new_session=True,
+        # After setsid: the pty becomes the session's controlling terminal, as under sshd.
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(slave)
+    conn = process.channel.get_connection()
+    commands.get(conn, set()).add(child.pid)
+    loop = asyncio.get_running_loop()
+    output_done = loop.create_future()
+
+    def on_output():
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            data = b""  # EIO: every holder of the slave side has closed it
+        if data:
+            try:
+                process.stdout.write(data)
+                return
+            except (OSError, asyncssh.Error):
+                pass
+        loop.remove_reader(master)
+        if not output_done.done():
+            output_done.set_result(None)
+
+    loop.add_reader(master, on_output)
+
+    async def feed_stdin():
+        while True:
+            try:
+                data = await process.stdin.read(65536)
+            except asyncssh.TerminalSizeChanged as change:
+                set_size(master, change.width, change.height)
+                continue
+            except (asyncssh.Error, OSError):
+                return
+            if not data:
+                return
+            os.write(master, data)
+
+    stdin_task = asyncio.ensure_future(feed_stdin())
+    status = await child.wait()
+    commands.get(conn, set()).discard(child.pid)
+    # What the command printed before it exited is still in the pty; a background job holding
+    # the slave keeps it open, so drain only what is there now.
+    await asyncio.sleep(0)
+    while not output_done.done():
+        try:
+            data = os.read(master, 65536) if select.select([master], [], [], 0)[0] else b""
+        except OSError:
+            data = b""
+        if not data:
+            break
+        process.stdout.write(data)
+    loop.remove_reader(master)
+    os.close(master)
+    stdin_task.cancel()
+    return status
 
 
 async def handle_process(process):
@@ -217,6 +311,7 @@ async def main():
         0,
         server_host_keys=[args.host_key],
         encoding=None,  # bytes in, bytes out: the server never decodes command output
+        line_editor=False,  # a pty's line discipline is the kernel's, as under sshd
         **({"signature_algs": args.signature_algs.split(",")} if args.signature_algs else {}),
     )
     port = server.sockets[0].getsockname()[1]

@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { isSandboxError, type Sandbox } from "@exedev-sandbox/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type KillableMachine, startKillableMachine } from "./killable-machine.ts";
 import { remainingProcesses } from "./remote-processes.ts";
+import type { StartSshdOptions } from "./sshd.ts";
 
 /** The result shape every adapter can produce for a command, whatever its framework calls it. */
 export interface AdapterExecResult {
@@ -29,21 +31,31 @@ export interface AdapterHarness {
   writeFile(path: string, content: string): Promise<void>;
 }
 
-/** What the suite is handed by {@link AdapterContractOptions.setup}. */
+/** What {@link AdapterContractOptions.setup} hands back: the adapter, and how to release it. */
 export interface AdapterSetup {
   /** The adapter under test. */
   harness: AdapterHarness;
-  /** A core sandbox on the same machine, used only to check what the adapter did. */
-  sandbox: Sandbox;
-  /** Releases everything setup made. */
-  dispose(): Promise<void>;
-  /** Makes the machine go away for good (stop the server / delete the VM), for the died test. */
-  killMachine?(): Promise<void>;
+  /** Releases what setup made (connections, factories); the machine itself is the suite's. */
+  dispose?(): Promise<void>;
 }
 
 /** Options for {@link defineAdapterContract}. */
 export interface AdapterContractOptions {
-  setup(): Promise<AdapterSetup>;
+  /**
+   * Builds the adapter on a fresh {@link KillableMachine} (point it at `machine.connectOptions()`
+   * or `machine.port`). The suite checks results on `machine.checker`, kills the machine for the
+   * died test and disposes of it afterwards.
+   */
+  setup(machine: KillableMachine): Promise<AdapterSetup>;
+  /**
+   * How the machine's sshd starts, e.g. `{ username: UNPRIVILEGED_TEST_USER }` for an adapter
+   * whose commands run in login shells: the contract kills commands 600 ms after they start,
+   * which as root can land inside the host account's own profile (this machine's runs
+   * `pyenv init`, whose killed rehash leaves a lock that makes every later login shell on the
+   * host wait 60 s). A fresh unprivileged account has only the distribution's default profile.
+   * @default the current user
+   */
+  sshd?: StartSshdOptions;
   /** What the framework can express; scenarios it cannot are skipped, visibly. */
   capabilities?: { cwd?: boolean; timeout?: boolean; abort?: boolean };
   /**
@@ -68,10 +80,10 @@ export interface AdapterContractOptions {
 export function defineAdapterContract(name: string, options: AdapterContractOptions): void {
   const can = { cwd: true, timeout: true, abort: false, ...options.capabilities };
   describe(`Adapter contract: ${name}`, () => {
-    let setup: AdapterSetup;
+    let setup: Started;
     let root: string;
     beforeAll(async () => {
-      setup = await options.setup();
+      setup = await start(options);
       root = `${setup.sandbox.homeDir}/adapter-${randomBytes(4).toString("hex")}`;
       await setup.sandbox.mkdir(root, { recursive: true });
     });
@@ -146,9 +158,8 @@ export function defineAdapterContract(name: string, options: AdapterContractOpti
   if (isDied) {
     describe(`Adapter contract: ${name} (machine gone)`, () => {
       it("reports that the sandbox died once the machine is gone", async () => {
-        const setup = await options.setup();
+        const setup = await start(options);
         try {
-          if (!setup.killMachine) throw new Error("the machine-gone test needs setup().killMachine");
           expect((await setup.harness.exec("echo alive")).stdout).toContain("alive");
           await setup.killMachine();
           const outcome = await setup.harness.exec("echo gone").then(
@@ -164,6 +175,33 @@ export function defineAdapterContract(name: string, options: AdapterContractOpti
         }
       });
     });
+  }
+}
+
+/** A started adapter: its harness, the machine's checker, and the machine's controls. */
+interface Started {
+  harness: AdapterHarness;
+  sandbox: Sandbox;
+  killMachine(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+async function start(options: AdapterContractOptions): Promise<Started> {
+  const machine = await startKillableMachine(options.sshd);
+  try {
+    const adapter = await options.setup(machine);
+    return {
+      harness: adapter.harness,
+      sandbox: machine.checker,
+      killMachine: machine.killMachine,
+      dispose: async () => {
+        await adapter.dispose?.();
+        await machine.dispose();
+      },
+    };
+  } catch (error) {
+    await machine.dispose();
+    throw error;
   }
 }
 

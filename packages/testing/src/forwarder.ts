@@ -20,6 +20,8 @@ export interface Forwarder {
   freeze(): () => void;
   /** How many connections are open right now. */
   readonly connections: number;
+  /** How many connections it has accepted since it started (a reconnect adds one). */
+  readonly accepted: number;
   /**
    * Stops listening and drops every connection, both before its first `await`: from the moment
    * it is called nothing can reach the target any more. Resolves once the listener is closed.
@@ -51,6 +53,7 @@ export async function startForwarder(
   const held: Array<{ to: Socket; chunk: Buffer }> = [];
   let frozen = false;
   let open = 0;
+  let accepted = 0;
   const deliver = (to: Socket, chunk: Buffer): void => {
     if (frozen) held.push({ to, chunk });
     else if (!to.destroyed) to.write(chunk);
@@ -67,6 +70,7 @@ export async function startForwarder(
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     open++;
+    accepted++;
     let counted = true;
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -106,6 +110,9 @@ export async function startForwarder(
     },
     get connections() {
       return open;
+    },
+    get accepted() {
+      return accepted;
     },
     kill: async () => {
       const closed = new Promise((resolve) => server.close(resolve));

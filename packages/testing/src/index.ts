@@ -12,6 +12,7 @@ export {
   type StartAsyncsshServerOptions,
   startAsyncsshServer,
 } from "./asyncssh-server.ts";
+export { defineDirectoryTransferContract } from "./directory-contract.ts";
 export {
   DROPBEAR_SFTP_SERVER_PATH,
   type DropbearServer,
@@ -19,6 +20,14 @@ export {
   type StartDropbearOptions,
   startDropbear,
 } from "./dropbear.ts";
+export { escapingLinks } from "./escaping-links.ts";
+export {
+  defineFileStreamContract,
+  type FileStreamContractContext,
+  openersOf,
+  untilClosedEverywhere,
+  untilNoTempFiles,
+} from "./file-streams-contract.ts";
 export { type Forwarder, type ForwarderOptions, startForwarder } from "./forwarder.ts";
 export { describeWithSshd } from "./gate.ts";
 export { type KillableMachine, MACHINE_GONE_RECONNECT_MS, startKillableMachine } from "./killable-machine.ts";
@@ -33,6 +42,8 @@ export {
   type StoredVm,
   startLobbyServer,
 } from "./lobby-server.ts";
+export { type LobbyArgs, parseLobbyArgs, splitLobbyWords } from "./lobby-words.ts";
+export { defineProcessContract, type ProcessContractContext } from "./process-contract.ts";
 export { remainingProcesses } from "./remote-processes.ts";
 export {
   defineSandboxContract,
@@ -41,6 +52,7 @@ export {
   type SandboxContractOptions,
   type SandboxServerCapabilities,
 } from "./sandbox-contract.ts";
+export { type ScratchSandbox, type ScratchSandboxOptions, useScratchSandbox } from "./scratch-sandbox.ts";
 export { describeWithAsyncssh, describeWithDropbear, describeWithTinysshd } from "./server-gates.ts";
 export {
   findSshd,
@@ -51,4 +63,6 @@ export {
   type TestSshServer,
   UNPRIVILEGED_TEST_USER,
 } from "./sshd.ts";
+export { defineTerminalContract, type TerminalContractContext } from "./terminal-contract.ts";
 export { startTinysshd, type TinysshdServer } from "./tinysshd.ts";
+export { type ToolCaller, type ToolCallOutcome, toolResultHarness } from "./tool-harness.ts";

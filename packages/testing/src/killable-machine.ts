@@ -2,7 +2,7 @@
 // hop that `killMachine` cuts at once, and a direct core sandbox for checking what it did.
 import { connectSandbox, type SshSandbox } from "@exedev-sandbox/core";
 import { startForwarder } from "./forwarder.ts";
-import { type SshdServer, startSshd } from "./sshd.ts";
+import { type SshdServer, type StartSshdOptions, startSshd } from "./sshd.ts";
 
 /** The reconnect budget for sandboxes on a machine that is killed for good. */
 export const MACHINE_GONE_RECONNECT_MS = 1_000;
@@ -25,9 +25,9 @@ export interface KillableMachine {
   dispose(): Promise<void>;
 }
 
-/** Starts sshd, a hop in front of it, and a checker sandbox. */
-export async function startKillableMachine(): Promise<KillableMachine> {
-  const server = await startSshd();
+/** Starts sshd (with `sshd` options), a hop in front of it, and a checker sandbox. */
+export async function startKillableMachine(sshd: StartSshdOptions = {}): Promise<KillableMachine> {
+  const server = await startSshd(sshd);
   const hop = await startForwarder(server);
   const checker = await connectSandbox(server.connectOptions());
   const killMachine = async (): Promise<void> => {

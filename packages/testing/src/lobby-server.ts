@@ -2,7 +2,7 @@
 // codes, so the client is tested over the wire rather than against a mocked fetch.
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseLobbyArgs, splitLobbyWords } from "@exedev-sandbox/core";
+import { parseLobbyArgs, splitLobbyWords } from "./lobby-words.ts";
 
 /** One request the server received. */
 export interface LobbyRequest {

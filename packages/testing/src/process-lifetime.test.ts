@@ -173,4 +173,41 @@ sandbox.readFile("/etc/hostname").then(() => console.log("read"));`,
     expect(script.stdout()).toContain("read");
     expect(exit.code).toBe(0);
   });
+  for (const transport of ["agent", "channels"] as const) {
+    it(`a file stream's writes, close and reads keep the process alive until they settle (${transport})`, async () => {
+      const script = runScript(
+        `const sandbox = await connectSandbox(options);
+const path = sandbox.homeDir + "/lifetime-stream-" + process.pid + ".txt";
+const writer = (await sandbox.writeFileStream(path)).getWriter();
+for (let i = 0; i < 200; i++) await writer.write(new TextEncoder().encode("line " + i + "\\n"));
+await writer.close();
+let bytes = 0;
+for await (const chunk of await sandbox.readFileStream(path)) bytes += chunk.length;
+await sandbox.rm(path);
+console.log("streamed " + bytes);`,
+        { ...server.connectOptions(), transport },
+      );
+      const exit = await exitOf(script, 20_000);
+      // Without the hold, the first await on the stream left nothing pending: exit 13.
+      expect(script.stdout()).toContain("streamed 1690"); // 200 lines "line N\n"
+      expect(exit.code).toBe(0);
+    });
+
+    it(`a shell session's runs and close keep the process alive; an open idle session does not (${transport})`, async () => {
+      const script = runScript(
+        `const sandbox = await connectSandbox(options);
+const shell = await sandbox.openShell();
+await shell.run("cd /tmp; sleep 0.5");
+console.log("ran " + (await shell.run("pwd")).stdout.trim());
+await shell.close();
+const idle = await sandbox.openShell();
+console.log("idle open");`,
+        { ...server.connectOptions(), transport },
+      );
+      const exit = await exitOf(script, 20_000);
+      expect(script.stdout()).toContain("ran /tmp");
+      expect(script.stdout()).toContain("idle open");
+      expect(exit.code).toBe(0);
+    });
+  }
 });

@@ -4,7 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Sandbox, SandboxErrorCode } from "@exedev-sandbox/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defineDirectoryTransferContract } from "./directory-contract.ts";
+import { defineFileStreamContract } from "./file-streams-contract.ts";
+import { defineProcessContract } from "./process-contract.ts";
 import { remainingProcesses } from "./remote-processes.ts";
+import { defineShellContract } from "./shell-contract.ts";
+import { defineTerminalContract } from "./terminal-contract.ts";
 
 /** Faults the server under test can produce on demand, to check recovery. */
 export interface SandboxContractFaults {
@@ -57,6 +62,12 @@ export interface SandboxContractOptions {
    * every signal blocked; the agent, like OpenSSH, blocks none.
    */
   referenceQuirks?: string[];
+  /**
+   * Run the heavy process cases (200 concurrent processes) here. They take seconds, so only a
+   * few server/transport combinations set it.
+   * @default false
+   */
+  heavyProcessCases?: boolean;
 }
 
 /**
@@ -475,6 +486,23 @@ export function defineSandboxContract(name: string, options: SandboxContractOpti
         expect(texts).toEqual(Array.from({ length: 40 }, (_, i) => `n${i}`));
         expect((await sandbox.readdir(path("many"))).length).toBe(40);
       });
+    });
+
+    defineDirectoryTransferContract(
+      () => sandbox,
+      () => root,
+    );
+    defineFileStreamContract({ sandbox: () => sandbox, path });
+    defineShellContract(() => sandbox, options.reference);
+    defineTerminalContract({
+      sandbox: () => sandbox,
+      path,
+      dropConnections: options.faults?.dropConnections,
+    });
+    defineProcessContract({
+      sandbox: () => sandbox,
+      another: options.reference,
+      heavy: options.heavyProcessCases,
     });
 
     describe("recovery", () => {

@@ -1,6 +1,7 @@
 import { posix } from "node:path";
 import { isSandboxError, type Sandbox, SandboxError } from "@exedev-sandbox/core";
-import type { Experimental_SandboxProcess, Experimental_SandboxSession } from "ai";
+import type { Experimental_SandboxSession } from "ai";
+import { spawnForSession } from "./ai-sdk-spawn.js";
 
 /** Options for {@link createAiSdkSandbox}. */
 export interface AiSdkSandboxOptions {
@@ -9,9 +10,6 @@ export interface AiSdkSandboxOptions {
   /** Text about this environment that an agent can add to its instructions. @default a sentence naming the base and home directories */
   description?: string;
 }
-
-/** Exit status the shell reports for a process killed by SIGKILL, which is how core kills. */
-const KILLED_EXIT_CODE = 137;
 
 async function nullIfMissing<T>(run: () => Promise<T>): Promise<T | null> {
   try {
@@ -23,21 +21,17 @@ async function nullIfMissing<T>(run: () => Promise<T>): Promise<T | null> {
 }
 
 /**
- * Settles with `operation`, or rejects with the signal's reason as soon as it fires. Core's file
- * calls take no signal, so an abandoned SFTP request still completes in the background.
+ * Runs a core file call with the caller's signal, which core honours itself (it stops the
+ * transfer and leaves no partial file); an abort rejects with the signal's reason, as `run` and
+ * `spawn` do, rather than with core's `aborted` error.
  */
 async function abortable<T>(signal: AbortSignal | undefined, operation: () => Promise<T>): Promise<T> {
-  if (!signal) return operation();
-  signal.throwIfAborted();
-  let onAbort = (): void => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
+  signal?.throwIfAborted();
   try {
-    return await Promise.race([operation(), aborted]);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
+    return await operation();
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw error;
   }
 }
 
@@ -62,33 +56,6 @@ function extractLines(text: string, startLine?: number, endLine?: number): strin
     .join(ending);
 }
 
-/** A byte stream fed with text chunks; a consumer that cancels it just stops receiving. */
-class OutputStream {
-  readonly stream: ReadableStream<Uint8Array>;
-  private controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  private readonly encoder = new TextEncoder();
-
-  constructor() {
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.controller = controller;
-      },
-      cancel: () => {
-        this.controller = undefined;
-      },
-    });
-  }
-
-  push(chunk: string): void {
-    this.controller?.enqueue(this.encoder.encode(chunk));
-  }
-
-  end(): void {
-    this.controller?.close();
-    this.controller = undefined;
-  }
-}
-
 /**
  * The AI SDK's experimental sandbox session on an exe.dev sandbox, so tools written against the
  * SDK's own sandbox interface run on the VM: `generateText({ experimental_sandbox })`, and tools
@@ -96,10 +63,14 @@ class OutputStream {
  * also exports it as `experimental_createAiSdkSandbox`.
  *
  * Every member is implemented. Where core cannot do exactly what the interface describes:
- * - `readFile`/`writeFile` (the stream variants) move whole files; `abortSignal` on file calls
- *   rejects at once, but an SFTP request already sent still completes.
- * - `spawn` rejects `stdin: true` before starting, as the interface asks of sandboxes without
- *   writable stdin; its streams carry UTF-8 text (other bytes are replaced), buffered until read.
+ * - `readFile`/`writeFile` (the stream variants) stream through core's `readFileStream` and
+ *   `writeFileStream`: nothing is held whole, and a stream write is renamed into place only once
+ *   the content ended. `abortSignal` on any file call rejects at once with the signal's reason
+ *   and stops the transfer; an aborted write leaves the old file.
+ * - `spawn` runs on core's `spawn` (a process that dies with the sandbox); its streams are
+ *   byte-exact and buffered until read. With `stdin: true` the handle has a writable `stdin`
+ *   whose writes resolve once the VM took the bytes and whose `close()` sends end of file;
+ *   without it stdin is closed at once.
  * - `kill()` kills the remote process group with SIGKILL; `wait()` then resolves with exit code
  *   137. When the caller's `abortSignal` fires, `wait()` (and `run`) reject with its reason.
  * - `run` keeps at most 10 MiB per stream, as core's `exec` does.
@@ -120,95 +91,41 @@ export function createAiSdkSandbox(
   const base = options.cwd ?? sandbox.homeDir;
   const at = (path: string): string => posix.resolve(base, path);
   const writeBytes = (path: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> =>
-    abortable(signal, () => sandbox.writeFile(at(path), bytes));
-
-  const spawn = async (request: {
-    command: string;
-    workingDirectory?: string;
-    env?: Record<string, string>;
-    abortSignal?: AbortSignal;
-    stdin?: boolean;
-  }): Promise<Experimental_SandboxProcess> => {
-    if (request.stdin) {
-      throw new SandboxError(
-        "invalid_argument",
-        "spawn with stdin: true is not supported on exe.dev sandboxes; pass input in the command or a file.",
-      );
-    }
-    const signal = request.abortSignal;
-    signal?.throwIfAborted();
-    const stop = new AbortController();
-    let killed = false;
-    const onAbort = (): void => stop.abort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const stdout = new OutputStream();
-    const stderr = new OutputStream();
-    const finished = sandbox
-      .exec(request.command, {
-        cwd: at(request.workingDirectory ?? "."),
-        env: request.env,
-        signal: stop.signal,
-        onStdout: (chunk) => stdout.push(chunk),
-        onStderr: (chunk) => stderr.push(chunk),
-        maxOutputBytes: 1, // the streams carry the output; nothing needs keeping
-      })
-      .then(
-        (result) => ({ exitCode: result.exitCode }),
-        (error: unknown) => {
-          if (signal?.aborted) throw signal.reason;
-          if (killed && isSandboxError(error, "aborted")) return { exitCode: KILLED_EXIT_CODE };
-          throw error;
-        },
-      )
-      .finally(() => {
-        signal?.removeEventListener("abort", onAbort);
-        stdout.end();
-        stderr.end();
-      });
-    // `wait()` may never be called; an unobserved rejection must not crash the process.
-    finished.catch(() => {});
-    return {
-      stdout: stdout.stream,
-      stderr: stderr.stream,
-      wait: () => finished,
-      kill: async () => {
-        killed = true;
-        stop.abort();
-        await finished.catch(() => {});
-      },
-    };
-  };
+    abortable(signal, () => sandbox.writeFile(at(path), bytes, { signal }));
 
   return {
     description:
       options.description ??
       `A Linux VM reached over SSH. Relative paths and commands start in ${base}; the home directory is ${sandbox.homeDir}.`,
+    // Streamed both ways: the server sends as the reader reads; a later abort errors the stream.
     readFile: ({ path, abortSignal }) =>
       abortable(abortSignal, () =>
-        nullIfMissing(async () =>
-          new Blob([(await sandbox.readFileBuffer(at(path))) as Uint8Array<ArrayBuffer>]).stream(),
-        ),
+        nullIfMissing(() => sandbox.readFileStream(at(path), { signal: abortSignal })),
       ),
     readBinaryFile: ({ path, abortSignal }) =>
-      abortable(abortSignal, () => nullIfMissing(() => sandbox.readFileBuffer(at(path)))),
+      abortable(abortSignal, () =>
+        nullIfMissing(() => sandbox.readFileBuffer(at(path), { signal: abortSignal })),
+      ),
     readTextFile: ({ path, encoding, startLine, endLine, abortSignal }) =>
       abortable(abortSignal, async () => {
         const decodeAs = bufferEncoding(encoding);
-        const bytes = await nullIfMissing(() => sandbox.readFileBuffer(at(path)));
+        const bytes = await nullIfMissing(() => sandbox.readFileBuffer(at(path), { signal: abortSignal }));
         if (bytes === null) return null;
         return extractLines(Buffer.from(bytes).toString(decodeAs), startLine, endLine);
       }),
     writeFile: ({ path, content, abortSignal }) =>
-      abortable(abortSignal, async () =>
-        writeBytes(path, new Uint8Array(await new Response(content).arrayBuffer())),
-      ),
+      abortable(abortSignal, async () => {
+        // Renamed into place when `content` ends; an error or abort on either side keeps the old file.
+        const sink = await sandbox.writeFileStream(at(path), { signal: abortSignal });
+        await content.pipeTo(sink);
+      }),
     writeBinaryFile: ({ path, content, abortSignal }) => writeBytes(path, content, abortSignal),
     writeTextFile: ({ path, content, encoding, abortSignal }) =>
       abortable(abortSignal, async () => writeBytes(path, Buffer.from(content, bufferEncoding(encoding)))),
     stat: ({ path, abortSignal }) =>
       abortable(abortSignal, () =>
         nullIfMissing(async () => {
-          const stat = await sandbox.stat(at(path));
+          const stat = await sandbox.stat(at(path), { signal: abortSignal });
           const type = stat.isFile ? "file" : stat.isDirectory ? "directory" : "other";
           return { type, size: stat.size } as const;
         }),
@@ -216,22 +133,32 @@ export function createAiSdkSandbox(
     listDirectory: ({ path, abortSignal }) =>
       abortable(abortSignal, () =>
         nullIfMissing(async () =>
-          (await sandbox.readdir(at(path))).map((entry) => ({ name: entry.name, type: entry.type })),
+          (await sandbox.readdir(at(path), { signal: abortSignal })).map((entry) => ({
+            name: entry.name,
+            type: entry.type,
+          })),
         ),
       ),
     deleteFile: ({ path, abortSignal }) =>
       abortable(abortSignal, async () => {
         try {
           // Core's rm unlinks a symbolic link itself and refuses a directory (is_a_directory).
-          await sandbox.rm(at(path));
+          await sandbox.rm(at(path), { signal: abortSignal });
           return true;
         } catch (error) {
           if (isSandboxError(error, "not_found")) return false;
           throw error;
         }
       }),
-    // The `stdin: true` overload, which must return a writable process, always rejects above.
-    spawn: spawn as unknown as Experimental_SandboxSession["spawn"],
+    // One function for the three overloads: it returns the writable process exactly when `stdin: true`.
+    spawn: ((request: Parameters<Experimental_SandboxSession["spawn"]>[0]) =>
+      spawnForSession(sandbox, {
+        command: request.command,
+        cwd: at(request.workingDirectory ?? "."),
+        env: request.env,
+        abortSignal: request.abortSignal,
+        stdin: request.stdin,
+      })) as unknown as Experimental_SandboxSession["spawn"],
     run: async ({ command, workingDirectory, env, abortSignal }) => {
       try {
         const result = await sandbox.exec(command, {

@@ -6,10 +6,20 @@ import {
   type EditFileToolOutput,
   type ListFilesToolInput,
   type ListFilesToolOutput,
+  type ListProcessesToolInput,
+  type ListProcessesToolOutput,
+  type PreviewUrlToolInput,
+  type PreviewUrlToolOutput,
+  type ProcessOutputToolInput,
+  type ProcessOutputToolOutput,
   type ReadFileToolInput,
   type ReadFileToolOutput,
   type Sandbox,
   SandboxError,
+  type StartProcessToolInput,
+  type StartProcessToolOutput,
+  type StopProcessToolInput,
+  type StopProcessToolOutput,
   type ToolName,
   type ToolResult,
   toolSpecs,
@@ -20,7 +30,7 @@ import { type Tool, tool } from "ai";
 
 /** Options for {@link createExeDevTools}. */
 export interface ExeDevToolsOptions<Name extends ToolName = ToolName> {
-  /** Which tools to offer, by core's canonical names, e.g. `["readFile", "listFiles"]` for a read-only agent. @default all: bash, readFile, writeFile, editFile, listFiles */
+  /** Which tools to offer, by core's canonical names, e.g. `["readFile", "listFiles"]` for a read-only agent. @default all: bash, readFile, writeFile, editFile, listFiles, startProcess, processOutput, stopProcess, listProcesses, previewUrl */
   tools?: readonly Name[];
   /** Absolute directory that relative paths and commands start from. It must exist (`writeFile` creates parents, `bash` does not). @default the sandbox's home directory */
   cwd?: string;
@@ -51,6 +61,16 @@ export type ExeDevToolSet = {
   editFile: ExeDevTool<EditFileToolInput, EditFileToolOutput>;
   /** Lists a directory tree. */
   listFiles: ExeDevTool<ListFilesToolInput, ListFilesToolOutput>;
+  /** Starts a background process (detached: it outlives the call) and returns its id and first output. */
+  startProcess: ExeDevTool<StartProcessToolInput, StartProcessToolOutput>;
+  /** A background process's output since the last read, and its exit once it ended. */
+  processOutput: ExeDevTool<ProcessOutputToolInput, ProcessOutputToolOutput>;
+  /** Stops a background process: SIGTERM, then SIGKILL after 3 s. */
+  stopProcess: ExeDevTool<StopProcessToolInput, StopProcessToolOutput>;
+  /** Lists background processes, running and recently ended. */
+  listProcesses: ExeDevTool<ListProcessesToolInput, ListProcessesToolOutput>;
+  /** The public URL of a port, and whether a server answers there yet. */
+  previewUrl: ExeDevTool<PreviewUrlToolInput, PreviewUrlToolOutput>;
 };
 
 const TOOL_NAMES: ReadonlySet<string> = new Set(toolSpecs.map((spec) => spec.name));
@@ -77,9 +97,11 @@ function checkOptions(options: ExeDevToolsOptions<ToolName>): void {
 }
 
 /**
- * AI SDK tools that work on an exe.dev sandbox: `bash`, `readFile`, `writeFile`, `editFile` and
- * `listFiles`, for `generateText`, `streamText` and agents. The model reads a compact text
- * result; a failure it can fix (a missing file, an ambiguous edit) reaches it as readable error
+ * AI SDK tools that work on an exe.dev sandbox: `bash`, `readFile`, `writeFile`, `editFile`,
+ * `listFiles`, and for background processes `startProcess`, `processOutput`, `stopProcess` and
+ * `listProcesses`, for `generateText`, `streamText` and agents. A process the model starts is
+ * detached: it keeps running between steps and after the sandbox closes, until `stopProcess`.
+ * The model reads a compact text result; a failure it can fix (a missing file, an ambiguous edit) reaches it as readable error
  * text and the loop goes on, while programs get the structured result in `steps[].toolResults`.
  * The SDK's `abortSignal` kills a running command. Throws `SandboxError` (`invalid_argument`)
  * for bad options.

@@ -7,6 +7,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   type Stats,
   statSync,
@@ -20,6 +21,10 @@ import { TestAgent } from "./agent-test-client.js";
 import { type AgentStat, FieldReader, NO_MODE, Reply, Request, readStat } from "./protocol.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Polls until `ready()` holds; on a loaded machine the first frames can take seconds to come. */
+const until = async (ready: () => boolean, ms = 20_000) => {
+  for (const end = performance.now() + ms; !ready() && performance.now() < end; ) await sleep(10);
+};
 const umask = process.umask();
 
 let home: string;
@@ -155,6 +160,88 @@ describe("agent READ", () => {
     expect(Math.max(...execs)).toBeLessThan(readMs / 3);
     expect(maxRssKb).toBeLessThan(40 * 1024);
   }, 120_000);
+});
+
+describe("agent READ_STREAM and ACK", () => {
+  const WINDOW = 512 * 1024;
+  /** Frames of `id` as they arrive. */
+  const collect = (id: number) => {
+    const frames: Array<{ type: number; bytes: number }> = [];
+    agent.listen(id, (frame) => frames.push({ type: frame.type, bytes: frame.payload.length }));
+    return frames;
+  };
+  const sent = (frames: Array<{ type: number; bytes: number }>) =>
+    frames.filter((f) => f.type === Reply.DATA).reduce((sum, f) => sum + f.bytes, 0);
+
+  it("sends no more than the window until ACKs come, then the rest and OK", async () => {
+    const content = randomBytes(4 * 1024 * 1024 + 123);
+    writeFileSync(join(home, "big"), content);
+    const id = agent.id();
+    const frames = collect(id);
+    const done = agent.wait(id);
+    agent.send(Request.READ_STREAM, id, [{ str: "big" }, { u32: WINDOW }]);
+    // The agent fills the window, however slowly the machine runs, and then holds there
+    // while nothing is acknowledged, however long the reader waits.
+    await until(() => sent(frames) >= WINDOW);
+    expect(sent(frames)).toBe(WINDOW);
+    await sleep(600);
+    expect(sent(frames)).toBe(WINDOW);
+    agent.send(Request.ACK, id, [{ u32: 256 * 1024 }]);
+    await until(() => sent(frames) >= WINDOW + 256 * 1024);
+    await sleep(300);
+    expect(sent(frames)).toBe(WINDOW + 256 * 1024);
+    // Acknowledging as it arrives reads the whole file, in order.
+    let acked = 256 * 1024;
+    while (!frames.some((f) => f.type !== Reply.DATA)) {
+      const total = sent(frames);
+      if (total > acked) {
+        agent.send(Request.ACK, id, [{ u32: total - acked }]);
+        acked = total;
+      }
+      await sleep(5);
+    }
+    const { frames: all, last } = await done;
+    expect(last.type).toBe(Reply.OK);
+    expect(Buffer.concat(all.map((frame) => frame.payload)).equals(content)).toBe(true);
+  });
+
+  it("answers ENOENT and EISDIR first, OK alone for an empty file, EPROTO for a window of 0", async () => {
+    mkdirSync(join(home, "dir"));
+    writeFileSync(join(home, "empty"), "");
+    expect(await agent.err(Request.READ_STREAM, [{ str: "missing" }, { u32: WINDOW }])).toBe("ENOENT");
+    expect(await agent.err(Request.READ_STREAM, [{ str: "dir" }, { u32: WINDOW }])).toBe("EISDIR");
+    expect(await agent.err(Request.READ_STREAM, [{ str: "empty" }, { u32: 0 }])).toBe("EPROTO");
+    const { frames, last } = await agent.request(Request.READ_STREAM, [{ str: "empty" }, { u32: WINDOW }]);
+    expect(frames.filter((frame) => frame.type === Reply.DATA).length).toBe(0);
+    expect(last.type).toBe(Reply.OK);
+  });
+
+  it("closes the file on KILL (ECANCELED); a paused stream holds no READ slot and no other request", async () => {
+    writeFileSync(join(home, "big"), randomBytes(2 * 1024 * 1024));
+    // More paused streams than READ has slots (16): READs and EXECs still answer.
+    const ids = Array.from({ length: 20 }, () => agent.id());
+    for (const id of ids) agent.send(Request.READ_STREAM, id, [{ str: "big" }, { u32: 64 * 1024 }]);
+    await sleep(200);
+    writeFileSync(join(home, "small"), "small");
+    const read = await agent.request(Request.READ, [{ str: "small" }, { u64: 100 }]);
+    expect(read.last.type).toBe(Reply.OK);
+    expect((await agent.exec("echo ok")).stdout).toBe("ok\n");
+    const open = () =>
+      readdirSync(`/proc/${agent.child.pid}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${agent.child.pid}/fd/${fd}`) === join(home, "big");
+        } catch {
+          return false;
+        }
+      }).length;
+    expect(open()).toBe(20);
+    const answers = ids.map((id) => agent.wait(id));
+    for (const id of ids) agent.send(Request.KILL, id);
+    for (const answer of await Promise.all(answers)) {
+      expect(answer.last.type).toBe(Reply.ERR);
+    }
+    expect(open()).toBe(0);
+  });
 });
 
 describe("agent WRITE", () => {

@@ -10,13 +10,17 @@ import { dirname as localDirname } from "node:path";
 import { invalidArgument, SandboxError } from "../errors.js";
 import type {
   DirEntry,
+  FileOptions,
   FileStat,
   MkdirOptions,
   ReadFileOptions,
+  ReadFileStreamOptions,
   RmOptions,
   WriteFileOptions,
+  WriteFileStreamOptions,
 } from "../sandbox.js";
 import type { SshConnection } from "../ssh/connection.js";
+import { throwIfAborted } from "../ssh/file-abort.js";
 import {
   checkMkdir,
   checkRead,
@@ -27,7 +31,8 @@ import {
 } from "../ssh/file-checks.js";
 import { isDirectoryMode, isLinkMode, kindOf, toFileStat } from "../ssh/sftp-modes.js";
 import { tooLarge } from "../ssh/sftp-read.js";
-import { checkLocalPath, checkRemotePath } from "../validate.js";
+import { checkLocalPath, checkMode, checkRemotePath } from "../validate.js";
+import { openReadStream, openWriteStream, type StreamErrors } from "./agent-file-streams.js";
 import { AgentErrorReply, AgentLost, type AgentSession } from "./agent-session.js";
 import { type AgentTransport, agentLostError } from "./agent-transport.js";
 import { type AgentStat, type FieldReader, NO_MODE, Request, readStat } from "./protocol.js";
@@ -55,6 +60,7 @@ export class AgentFiles {
       try {
         await session.call(Request.READ, [{ str: target }, { u64: maxBytes }], {
           onData: (chunk) => chunks.push(Buffer.from(chunk)),
+          signal: options?.signal,
         });
       } catch (error) {
         if (error instanceof AgentErrorReply && error.errno === "EFBIG") {
@@ -79,7 +85,10 @@ export class AgentFiles {
     const { target, bytes, mode } = checkWrite(path, data, options);
     await this.withSession("writeFile", target, false, async (session) => {
       try {
-        await session.call(Request.WRITE, [{ str: target }, { u32: mode ?? NO_MODE }], { input: bytes });
+        await session.call(Request.WRITE, [{ str: target }, { u32: mode ?? NO_MODE }], {
+          input: bytes,
+          signal: options?.signal,
+        });
       } catch (error) {
         if (error instanceof AgentErrorReply && error.errno === "EISDIR") {
           throw new SandboxError("is_a_directory", `writeFile: ${target} is a directory.`, {
@@ -91,12 +100,13 @@ export class AgentFiles {
     });
   }
 
-  async stat(path: string): Promise<FileStat> {
+  async stat(path: string, options?: FileOptions): Promise<FileStat> {
     const target = checkRemotePath(path);
+    const signal = options?.signal;
     return await this.withSession("stat", target, true, async (session) => {
       // Both questions in one flight: whether it is a link, and what it points to.
-      const link = session.call(Request.LSTAT, [{ str: target }]);
-      const followed = session.call(Request.STAT, [{ str: target }]);
+      const link = session.call(Request.LSTAT, [{ str: target }], { signal });
+      const followed = session.call(Request.STAT, [{ str: target }], { signal });
       followed.catch(() => {});
       const own = readStat(await link);
       if (!isLinkMode(own.mode)) return toFileStat(asStats(own), false);
@@ -110,12 +120,12 @@ export class AgentFiles {
     });
   }
 
-  async readdir(path: string): Promise<DirEntry[]> {
+  async readdir(path: string, options?: FileOptions): Promise<DirEntry[]> {
     const target = checkRemotePath(path);
     return await this.withSession("readdir", target, true, async (session) => {
       let reader: FieldReader;
       try {
-        reader = await session.call(Request.READDIR, [{ str: target }]);
+        reader = await session.call(Request.READDIR, [{ str: target }], { signal: options?.signal });
       } catch (error) {
         if (error instanceof AgentErrorReply && error.errno === "ENOTDIR") {
           throw new SandboxError("not_a_directory", `readdir: ${target} is not a directory.`, {
@@ -135,11 +145,11 @@ export class AgentFiles {
     });
   }
 
-  async exists(path: string): Promise<boolean> {
+  async exists(path: string, options?: FileOptions): Promise<boolean> {
     const target = checkRemotePath(path);
     return await this.withSession("exists", target, true, async (session) => {
       try {
-        await session.call(Request.LSTAT, [{ str: target }]);
+        await session.call(Request.LSTAT, [{ str: target }], { signal: options?.signal });
         return true;
       } catch (error) {
         if (error instanceof AgentErrorReply && isNotFound(error.errno)) return false;
@@ -152,7 +162,9 @@ export class AgentFiles {
     const { target, recursive } = checkMkdir(path, options);
     await this.withSession("mkdir", target, false, async (session) => {
       try {
-        await session.call(Request.MKDIR, [{ str: target }, { u32: recursive ? 1 : 0 }]);
+        await session.call(Request.MKDIR, [{ str: target }, { u32: recursive ? 1 : 0 }], {
+          signal: options?.signal,
+        });
       } catch (error) {
         if (!(error instanceof AgentErrorReply) || (error.errno !== "EEXIST" && error.errno !== "ENOTDIR")) {
           throw error;
@@ -175,7 +187,9 @@ export class AgentFiles {
     const flags = (recursive ? 1 : 0) | (force ? 2 : 0) | (NAMES_DIRECTORY_ITSELF.test(path) ? 4 : 0);
     await this.withSession("rm", given, false, async (session) => {
       try {
-        await session.call(Request.RM, [{ str: given }, { str: home }, { u32: flags }]);
+        await session.call(Request.RM, [{ str: given }, { str: home }, { u32: flags }], {
+          signal: options?.signal,
+        });
       } catch (error) {
         if (!(error instanceof AgentErrorReply)) throw error;
         if (error.errno === "EREFUSED") throw refusedRm(error.message === "root" ? "/" : home, given);
@@ -196,15 +210,15 @@ export class AgentFiles {
     });
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string, options?: FileOptions): Promise<void> {
     const source = checkRemotePath(from, "from");
     const target = checkRemotePath(to, "to");
     await this.withSession("rename", target, false, async (session) => {
-      await session.call(Request.RENAME, [{ str: source }, { str: target }]);
+      await session.call(Request.RENAME, [{ str: source }, { str: target }], { signal: options?.signal });
     });
   }
 
-  async uploadFile(localPath: string, remotePath: string): Promise<void> {
+  async uploadFile(localPath: string, remotePath: string, options?: FileOptions): Promise<void> {
     const local = checkLocalPath(localPath);
     const target = checkRemotePath(remotePath, "remotePath");
     const info = await statLocal(local).catch((error: NodeJS.ErrnoException) => {
@@ -219,10 +233,13 @@ export class AgentFiles {
       // Streamed: a file of any size, never whole in memory; the channel's window paces it.
       const stream = createReadStream(local, { highWaterMark: UPLOAD_CHUNK_BYTES });
       try {
-        await session.call(Request.WRITE, [{ str: target }, { u32: info.mode & 0o777 }], { input: stream });
+        await session.call(Request.WRITE, [{ str: target }, { u32: info.mode & 0o777 }], {
+          input: stream,
+          signal: options?.signal,
+        });
       } catch (error) {
         if (error instanceof AgentErrorReply) throw parentInTheWay(error, "uploadFile", target);
-        if (error instanceof AgentLost) throw error;
+        if (error instanceof AgentLost || SandboxError.isInstance(error)) throw error;
         throw new SandboxError(
           "io_error",
           `uploadFile: reading ${local} failed (${(error as NodeJS.ErrnoException).code ?? "error"}).`,
@@ -232,10 +249,11 @@ export class AgentFiles {
     });
   }
 
-  async downloadFile(remotePath: string, localPath: string): Promise<void> {
+  async downloadFile(remotePath: string, localPath: string, options?: FileOptions): Promise<void> {
     const source = checkRemotePath(remotePath, "remotePath");
     const local = checkLocalPath(localPath);
-    const info = await this.stat(source);
+    const signal = options?.signal;
+    const info = await this.stat(source, { signal });
     if (info.isDirectory) {
       throw new SandboxError("is_a_directory", `downloadFile: ${source} is a directory.`, {
         details: { path: source },
@@ -254,17 +272,79 @@ export class AgentFiles {
         try {
           await session.call(Request.READ, [{ str: source }, { u64: Number.MAX_SAFE_INTEGER }], {
             onData: (chunk) => out.write(Buffer.from(chunk)),
+            signal,
           });
         } finally {
           out.end();
         }
         await written;
       });
+      throwIfAborted(signal);
       await renameLocal(temp, local);
     } catch (error) {
       await rmLocal(temp, { force: true });
       throw error;
     }
+  }
+
+  async readFileStream(path: string, options?: ReadFileStreamOptions): Promise<ReadableStream<Uint8Array>> {
+    const target = checkRemotePath(path);
+    const signal = options?.signal;
+    // Idempotent until it is open: a lost agent before the first answer means a fresh start.
+    return await this.withSession("readFileStream", target, true, async (session) => {
+      try {
+        return await openReadStream(
+          session,
+          target,
+          signal,
+          this.streamErrors(session, "readFileStream", target),
+        );
+      } catch (error) {
+        if (error instanceof AgentErrorReply && error.errno === "EISDIR") {
+          throw new SandboxError("is_a_directory", `readFileStream: ${target} is a directory.`, {
+            details: { path: target },
+          });
+        }
+        throw error;
+      }
+    });
+  }
+
+  async writeFileStream(path: string, options?: WriteFileStreamOptions): Promise<WritableStream<Uint8Array>> {
+    const target = checkRemotePath(path);
+    const mode = checkMode(options?.mode);
+    const signal = options?.signal;
+    return await this.withSession("writeFileStream", target, false, async (session) => {
+      try {
+        return await openWriteStream(
+          session,
+          target,
+          mode,
+          signal,
+          this.streamErrors(session, "writeFileStream", target),
+        );
+      } catch (error) {
+        if (error instanceof AgentErrorReply && error.errno === "EISDIR") {
+          throw new SandboxError("is_a_directory", `writeFileStream: ${target} is a directory.`, {
+            details: { path: target },
+          });
+        }
+        throw parentInTheWay(error, "writeFileStream", target);
+      }
+    });
+  }
+
+  /** How a stream that is already open reports an `ERR` or a lost agent. */
+  private streamErrors(session: AgentSession, operation: string, path: string): StreamErrors {
+    return {
+      reply: (error) => {
+        const mapped = parentInTheWay(error, operation, path);
+        return mapped instanceof AgentErrorReply
+          ? mapAgentError(mapped, operation, path)
+          : (mapped as SandboxError);
+      },
+      lost: () => agentLostError(this.connection, session, operation),
+    };
   }
 
   /**

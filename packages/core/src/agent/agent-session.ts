@@ -1,6 +1,7 @@
 import type { Client, ClientChannel } from "ssh2";
 import type { ChannelSlots } from "../ssh/channel-slots.js";
 import { openExec } from "../ssh/channels.js";
+import { onAbort } from "../ssh/file-abort.js";
 import { agentStartCommand } from "./agent-source.js";
 import {
   encodeFrame,
@@ -172,6 +173,12 @@ export class AgentSession {
     this.#handlers.delete(id);
   }
 
+  /** Stops waiting for request `id` and tells the agent to drop it (KILL), without waiting. */
+  cancel(id: number): void {
+    this.finish(id);
+    this.send(Request.KILL, id);
+  }
+
   /** Sends one frame; false when the channel's buffer is full (wait for {@link drained}). */
   send(type: RequestType, id: number, fields: readonly Field[] = []): boolean {
     if (this.#closed) return true;
@@ -200,10 +207,15 @@ export class AgentSession {
   call(
     type: RequestType,
     fields: readonly Field[],
-    options: { onData?: (chunk: Buffer) => void; input?: Uint8Array | AsyncIterable<Uint8Array> } = {},
+    options: {
+      onData?: (chunk: Buffer) => void;
+      input?: Uint8Array | AsyncIterable<Uint8Array>;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<FieldReader> {
     return new Promise((resolve, reject) => {
       let id: number;
+      let stopListening = (): void => {};
       try {
         id = this.open({
           onFrame: (frame) => {
@@ -211,6 +223,7 @@ export class AgentSession {
               options.onData?.(frame.payload);
               return;
             }
+            stopListening();
             this.finish(id);
             if (frame.type === Reply.OK) resolve(new FieldReader(frame.payload));
             else if (frame.type === Reply.ERR) {
@@ -218,12 +231,22 @@ export class AgentSession {
               reject(new AgentErrorReply(reader.str(), reader.str()));
             } else reject(new AgentErrorReply("EPROTO", `unexpected answer type ${frame.type}`));
           },
-          onLost: () => reject(new AgentLost("the agent's channel closed")),
+          onLost: () => {
+            stopListening();
+            reject(new AgentLost("the agent's channel closed"));
+          },
         });
       } catch (error) {
         reject(error);
         return;
       }
+      // An abort cancels the request on the agent (a READ stops, a WRITE's temp file goes) and
+      // rejects at once: the KILL is only queued, so a frozen channel does not hold the caller.
+      stopListening = onAbort(options.signal, (error) => {
+        if (!this.#handlers.has(id)) return;
+        this.cancel(id);
+        reject(error);
+      });
       this.send(type, id, fields);
       if (options.input) {
         this.sendInput(id, options.input).catch((error: unknown) => {

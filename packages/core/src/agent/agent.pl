@@ -1,4 +1,4 @@
-# The exedev in-VM agent, protocol version 1. PROTOCOL.md beside this file is the reference;
+# The exedev in-VM agent, protocol version 2. PROTOCOL.md beside this file is the reference;
 # read it first. Runs as `perl -e SOURCE` or is eval'd by a bootstrap, so nothing here relies on
 # $0, __END__/__DATA__ or the file's path, and everything runs from main() (which exits).
 # Only modules of Debian's essential perl-base package: it must run on any Debian or Ubuntu VM.
@@ -10,7 +10,7 @@ use Fcntl qw(O_RDONLY O_RDWR O_WRONLY O_CREAT O_EXCL O_NONBLOCK F_GETFL F_SETFL)
 use Errno ();
 
 use constant {
-  VERSION => 1,
+  VERSION => 2,
   MAX_PAYLOAD => 1 << 20,
   OUT_LIMIT => 1 << 20,    # queued stdout bytes above which output producers are not read
   DATA_CHUNK => 256 << 10,    # a READ's DATA frames
@@ -24,8 +24,9 @@ use constant {
   NO_MODE => 0xFFFFFFFF,
 };
 use constant {
-  EXEC => 0x01, INPUT => 0x02, KILL => 0x03, READ => 0x10, WRITE => 0x11, STAT => 0x12,
+  EXEC => 0x01, INPUT => 0x02, KILL => 0x03, ACK => 0x04, READ => 0x10, WRITE => 0x11, STAT => 0x12,
   LSTAT => 0x13, READDIR => 0x14, MKDIR => 0x15, RM => 0x16, RENAME => 0x17, PING => 0x18,
+  READ_STREAM => 0x19,
 };
 use constant {
   HELLO => 0x80, STDOUT_FRAME => 0x81, STDERR_FRAME => 0x82, EXIT => 0x83, DATA => 0x84, OK => 0x85,
@@ -363,33 +364,72 @@ sub req_read {
   open_reads();
 }
 
+# A READ_STREAM goes at its reader's pace, so it takes no MAX_OPEN_READS slot: a slow reader must
+# not hold every READ up (too many at once is EMFILE, an answer, not a wait).
+sub req_read_stream {
+  my ($id, $payload) = @_;
+  my ($path, $window) = fields($payload, qw(path u32));
+  die ['EPROTO', 'window of 0 bytes'] unless $window;
+  my $req = { kind => 'read', id => $id, path => $path, got => 0, window => $window, acked => 0 };
+  $busy{$id} = $req;
+  open_read($req);
+}
+
 sub open_reads {
   while (@read_queue && $open_reads < MAX_OPEN_READS) {
     my $req = shift @read_queue;
-    # O_NONBLOCK: opening a FIFO must not block the agent.
-    if (!sysopen(my $fh, delete $req->{path}, O_RDONLY | O_NONBLOCK)) {
-      finish_read($req, errname(), "$!");
-    } elsif (!stat $fh) {
-      finish_read($req, errname(), "$!");
-    } elsif (-d _) {
-      finish_read($req, 'EISDIR', 'is a directory');
-    } elsif (-f _ && (stat _)[7] > $req->{max}) {
-      finish_read($req, 'EFBIG', '' . (stat _)[7]);
-    } else {
-      $req->{fh} = $fh;
-      $open_reads++;
-      # select() reports a regular file always readable: one chunk per turn of the loop, so a
-      # big READ shares the agent with everything else.
-      watch_read($fh, 1, sub { pump_read($req) });
-    }
+    $open_reads++ if open_read($req);
+  }
+}
+
+# Opens a READ's file and starts pumping it; answers ERR (and returns false) when it cannot.
+sub open_read {
+  my ($req) = @_;
+  # O_NONBLOCK: opening a FIFO must not block the agent.
+  if (!sysopen(my $fh, delete $req->{path}, O_RDONLY | O_NONBLOCK)) {
+    finish_read($req, errname(), "$!");
+  } elsif (!stat $fh) {
+    finish_read($req, errname(), "$!");
+  } elsif (-d _) {
+    finish_read($req, 'EISDIR', 'is a directory');
+  } elsif (defined $req->{max} && -f _ && (stat _)[7] > $req->{max}) {
+    finish_read($req, 'EFBIG', '' . (stat _)[7]);
+  } else {
+    $req->{fh} = $fh;
+    $req->{slot} = !defined $req->{window};
+    # select() reports a regular file always readable: one chunk per turn of the loop, so a
+    # big READ shares the agent with everything else.
+    watch_read($fh, 1, sub { pump_read($req) });
+    return 1;
+  }
+  return 0;
+}
+
+# An ACK frees window; a READ_STREAM that waited for it is read again.
+sub req_ack {
+  my ($id, $payload) = @_;
+  my $req = $busy{$id} or return;
+  return unless $req->{kind} eq 'read' && defined $req->{window} && length($payload) == 4;
+  $req->{acked} += unpack('N', $payload);
+  if ($req->{paused} && $req->{got} - $req->{acked} < $req->{window}) {
+    $req->{paused} = 0;
+    watch_read($req->{fh}, 1, sub { pump_read($req) });
   }
 }
 
 sub pump_read {
   my ($req) = @_;
-  # One byte more than allowed tells a file that grew past maxBytes.
-  my $want = $req->{max} - $req->{got} + 1;
-  $want = DATA_CHUNK if $want > DATA_CHUNK;
+  my $want = DATA_CHUNK;
+  if (defined $req->{window}) {
+    my $room = $req->{window} - ($req->{got} - $req->{acked});
+    # A file is always readable: unwatched until an ACK, or select() would spin.
+    if ($room <= 0) { $req->{paused} = 1; return unwatch_read($req->{fh}) }
+    $want = $room if $room < $want;
+  } else {
+    # One byte more than allowed tells a file that grew past maxBytes.
+    $want = $req->{max} - $req->{got} + 1;
+    $want = DATA_CHUNK if $want > DATA_CHUNK;
+  }
   my $n = sysread($req->{fh}, my $buf, $want);
   if (!defined $n) {
     return if $!{EAGAIN} || $!{EINTR};
@@ -397,7 +437,7 @@ sub pump_read {
   }
   return finish_read($req) if $n == 0;
   $req->{got} += $n;
-  if ($req->{got} > $req->{max}) {
+  if (defined $req->{max} && $req->{got} > $req->{max}) {
     my $size = (stat $req->{fh})[7];
     $size = $req->{got} if !defined $size || $size < $req->{got};
     return finish_read($req, 'EFBIG', "$size");
@@ -407,7 +447,7 @@ sub pump_read {
 
 sub finish_read {
   my ($req, $errno, $message) = @_;
-  if (my $fh = delete $req->{fh}) { unwatch_read($fh); close $fh; $open_reads-- }
+  if (my $fh = delete $req->{fh}) { unwatch_read($fh); close $fh; $open_reads-- if $req->{slot} }
   @read_queue = grep { $_ != $req } @read_queue;
   delete $busy{ $req->{id} };
   if ($errno) { send_err($req->{id}, $errno, $message) } else { send_frame(OK, $req->{id}) }
@@ -631,6 +671,7 @@ my %handlers = (
   EXEC, \&req_exec, READ, \&req_read, WRITE, \&req_write,
   STAT, sub { req_stat(@_, 1) }, LSTAT, sub { req_stat(@_, 0) },
   READDIR, \&req_readdir, MKDIR, \&req_mkdir, RM, \&req_rm, RENAME, \&req_rename, PING, \&req_ping,
+  READ_STREAM, \&req_read_stream,
 );
 
 sub handle {
@@ -638,6 +679,7 @@ sub handle {
   my $ok = eval {
     if ($type == INPUT) { req_input($id, $payload) }
     elsif ($type == KILL) { req_kill($id) }
+    elsif ($type == ACK) { req_ack($id, $payload) }
     elsif (!$handlers{$type}) { send_err($id, 'EPROTO', 'unknown request type') }
     elsif ($busy{$id}) { send_err($id, 'EPROTO', 'id already in flight') }
     else { $handlers{$type}->($id, $payload) }
@@ -650,7 +692,7 @@ sub handle {
     # A bug, not the client's fault: answer, say where on stderr (never with request data).
     my ($where) = "$error" =~ /( at .+? line \d+)/;
     print STDERR 'exedev agent: internal error' . ($where || '') . "\n";
-    send_err($id, 'EIO', 'internal agent error') unless $type == INPUT || $type == KILL;
+    send_err($id, 'EIO', 'internal agent error') unless $type == INPUT || $type == KILL || $type == ACK;
   }
 }
 

@@ -1,7 +1,7 @@
 // The client side of the agent's wire format; PROTOCOL.md beside this file is the reference.
 
 /** The protocol version this client speaks (HELLO's `version`). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest payload in one frame (either direction). */
 export const MAX_PAYLOAD_BYTES: number = 1024 * 1024;
@@ -14,6 +14,7 @@ export const Request = {
   EXEC: 0x01,
   INPUT: 0x02,
   KILL: 0x03,
+  ACK: 0x04,
   READ: 0x10,
   WRITE: 0x11,
   STAT: 0x12,
@@ -23,6 +24,7 @@ export const Request = {
   RM: 0x16,
   RENAME: 0x17,
   PING: 0x18,
+  READ_STREAM: 0x19,
 } as const;
 
 /** Frame types, agent → client. */

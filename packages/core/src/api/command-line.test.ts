@@ -1,4 +1,4 @@
-import { type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
+import { type LobbyServer, parseLobbyArgs, splitLobbyWords, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isSandboxError } from "../errors.js";
 import {
@@ -7,8 +7,8 @@ import {
   MAX_BODY_BYTES,
   MAX_SETUP_SCRIPT_BYTES,
 } from "./command-line.js";
-import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
-import { parseLobbyArgs, splitLobbyWords } from "./lobby-words.js";
+import { createExeDevApi } from "./exe-dev-api.js";
+import { withTestKnobs } from "./test-knobs.js";
 
 function expectInvalid(run: () => unknown, pattern?: RegExp): void {
   try {
@@ -20,42 +20,6 @@ function expectInvalid(run: () => unknown, pattern?: RegExp): void {
   }
   throw new Error("expected an invalid_argument error");
 }
-
-describe("splitLobbyWords (the test server's port of go-shlex, posix mode)", () => {
-  it("agrees with go-shlex's own posix test cases", () => {
-    expect(splitLobbyWords(`Do"Not"Separate`)).toEqual(["DoNotSeparate"]);
-    expect(splitLobbyWords(`"Do"Separate`)).toEqual(["DoSeparate"]);
-    expect(splitLobbyWords(`Escaped \\e Character`)).toEqual(["Escaped", "e", "Character"]);
-    expect(splitLobbyWords(`Escaped "\\e" x`)).toEqual(["Escaped", "\\e", "x"]);
-    expect(splitLobbyWords(`Escaped '\\e' x`)).toEqual(["Escaped", "\\e", "x"]);
-    expect(splitLobbyWords(`Escaped '\\'' \\"\\'\\" single quote`)).toEqual([
-      "Escaped",
-      `\\ \\"\\"`,
-      "single",
-      "quote",
-    ]);
-    expect(splitLobbyWords(`Escaped "\\"" \\'\\"\\' double quote`)).toEqual([
-      "Escaped",
-      `"`,
-      `'"'`,
-      "double",
-      "quote",
-    ]);
-    expect(splitLobbyWords(`"'Strip extra layer of quotes'"`)).toEqual(["'Strip extra layer of quotes'"]);
-    expect(splitLobbyWords(`a '' b`)).toEqual(["a", "b"]);
-    expect(() => splitLobbyWords(`it's`)).toThrow(/closing/);
-  });
-
-  it("reproduces the lobby's flag trap: a bare flag swallows the next word", () => {
-    expect(parseLobbyArgs(["--json", "src", "--cpu=4"])).toEqual({
-      positionals: [],
-      flags: new Map([
-        ["json", ["src"]],
-        ["cpu", ["4"]],
-      ]),
-    });
-  });
-});
 
 describe("buildCommandLine", () => {
   const tricky = [
@@ -172,11 +136,13 @@ describe("command lines over the wire", () => {
   });
   afterAll(() => server.close());
   const api = () =>
-    createExeDevApi({
-      token: server.token,
-      baseUrl: server.url,
-      retryBaseDelayMs: 1,
-    } as ExeDevApiTestOptions);
+    createExeDevApi(
+      withTestKnobs({
+        token: server.token,
+        baseUrl: server.url,
+        retryBaseDelayMs: 1,
+      }),
+    );
 
   it("arrive as exactly the words sent, through the server's lexer", async () => {
     const words = ["echo", "it's", "$HOME", "`id`", "a b", "ü 🌍", `"q"`, "\\n", "-x"];

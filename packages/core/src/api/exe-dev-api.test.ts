@@ -2,7 +2,8 @@ import { createServer } from "node:net";
 import { type LobbyReply, type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isSandboxError, type SandboxError } from "../errors.js";
-import { createExeDevApi, type ExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
+import { createExeDevApi, type ExeDevApi } from "./exe-dev-api.js";
+import { type ExeDevApiTestOptions, withTestKnobs } from "./test-knobs.js";
 
 let server: LobbyServer;
 
@@ -18,14 +19,16 @@ beforeEach(() => {
 
 /** A client with quick retries and a roomy private bucket, so tests stay fast. */
 function makeApi(extra: ExeDevApiTestOptions = {}): ExeDevApi {
-  return createExeDevApi({
-    token: server.token,
-    baseUrl: server.url,
-    retryBaseDelayMs: 5,
-    maxRetryDelayMs: 20,
-    rateLimit: { burst: 1000, refillPerSecond: 1000 },
-    ...extra,
-  } as ExeDevApiTestOptions);
+  return createExeDevApi(
+    withTestKnobs({
+      token: server.token,
+      baseUrl: server.url,
+      retryBaseDelayMs: 5,
+      maxRetryDelayMs: 20,
+      rateLimit: { burst: 1000, refillPerSecond: 1000 },
+      ...extra,
+    }),
+  );
 }
 
 async function caught(promise: Promise<unknown>): Promise<SandboxError> {
@@ -136,7 +139,7 @@ describe("429 rate limiting", () => {
       headers: { "retry-after": "1" },
     });
     const started = performance.now();
-    await makeApi({ retryBaseDelayMs: 1 } as ExeDevApiTestOptions).listVms();
+    await makeApi({ retryBaseDelayMs: 1 }).listVms();
     expect(performance.now() - started).toBeGreaterThanOrEqual(950);
     expect(server.requests).toHaveLength(2);
   });
@@ -148,7 +151,7 @@ describe("429 rate limiting", () => {
       headers: { "retry-after": "0" },
     });
     const started = performance.now();
-    await makeApi({ retryBaseDelayMs: 5000 } as ExeDevApiTestOptions).listVms();
+    await makeApi({ retryBaseDelayMs: 5000 }).listVms();
     expect(performance.now() - started).toBeLessThan(1000);
     expect(server.requests).toHaveLength(3);
   });
@@ -203,12 +206,14 @@ describe("5xx, network failures and timeouts", () => {
     await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
     const { port } = probe.address() as { port: number };
     await new Promise((resolve) => probe.close(resolve));
-    const api = createExeDevApi({
-      token: "exe0.x",
-      baseUrl: `http://127.0.0.1:${port}`,
-      maxRetries: 1,
-      retryBaseDelayMs: 1,
-    } as ExeDevApiTestOptions);
+    const api = createExeDevApi(
+      withTestKnobs({
+        token: "exe0.x",
+        baseUrl: `http://127.0.0.1:${port}`,
+        maxRetries: 1,
+        retryBaseDelayMs: 1,
+      }),
+    );
     const error = await caught(api.newVm({ name: "never-made" }));
     expect(error).toMatchObject({
       code: "connection_failed",
@@ -271,7 +276,7 @@ describe("no double create", () => {
       if (request.words[0] === "ls" && lsSeen++ === 0) return { status: 200, body: { vms: [] } };
       return undefined;
     };
-    const vm = await makeApi({ retryBaseDelayMs: 30 } as ExeDevApiTestOptions).newVm({ name: "late-create" });
+    const vm = await makeApi({ retryBaseDelayMs: 30 }).newVm({ name: "late-create" });
     expect(vm.name).toBe("late-create");
     expect(server.count("new")).toBe(2);
     expect(server.vms.size).toBe(1);
@@ -395,6 +400,43 @@ describe("VM commands", () => {
       errors: ['vm "missing-box" not found'],
     });
     expect(server.vms.size).toBe(0);
+  });
+
+  it("removeVm with missingOk counts a VM that does not exist as deleted, and still reports real failures", async () => {
+    const api = makeApi();
+    await api.newVm({ name: "doomed-box" });
+    await api.newVm({ name: "locked-box" });
+    const route = server.intercept;
+    server.intercept = (request) => {
+      if (request.words[0] !== "rm") return route?.(request);
+      server.execute(request.words.filter((word) => word !== "locked-box"));
+      return {
+        status: 200,
+        lines: true,
+        body: [
+          { error: 'vm "missing-box" not found' },
+          { error: 'vm "locked-box" is locked; unlock it first' },
+          { deleted: ["doomed-box"], failed: ["missing-box", "locked-box"] },
+        ],
+      };
+    };
+    const result = await api.removeVm("doomed-box", "missing-box", "locked-box", { missingOk: true });
+    expect(result).toEqual({
+      deleted: ["doomed-box", "missing-box"],
+      failed: ["locked-box"],
+      errors: ['vm "locked-box" is locked; unlock it first'],
+    });
+    server.intercept = route;
+    // Deleting twice is harmless with missingOk, and reported as a failure without it.
+    expect(await api.removeVm("doomed-box", { missingOk: true })).toEqual({
+      deleted: ["doomed-box"],
+      failed: [],
+      errors: [],
+    });
+    expect((await api.removeVm("doomed-box")).failed).toEqual(["doomed-box"]);
+    await expect(api.removeVm("doomed-box", { missingOk: "yes" as never })).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
   });
 
   it("removeVm checks with ls after a lost answer and resends only what is still there", async () => {

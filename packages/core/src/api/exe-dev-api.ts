@@ -1,11 +1,13 @@
-import { invalidArgument, SandboxError } from "../errors.js";
+import { invalidArgument, isSandboxError, SandboxError } from "../errors.js";
 import { checkDurationMs } from "../validate.js";
 import type { LobbyFlags } from "./command-line.js";
 import { checkBaseUrl, createExecClient, type ExecClient, type RetryPolicy } from "./exec-client.js";
 import { isOutcomeUnknown } from "./http-errors.js";
-import type { RateLimiterOptions } from "./rate-limiter.js";
 import type { ParsedResponseBody } from "./response-body.js";
 import { backoffDelayMs, sleep } from "./retry-delay.js";
+import { createShareCommands, type ShareCommands } from "./share-commands.js";
+import { testKnobsOf } from "./test-knobs.js";
+import { unexpectedAnswer } from "./unexpected-answer.js";
 import { toVmInfo, toVmList, type VmInfo } from "./vm-info.js";
 import { validateVmName } from "./vm-name.js";
 import {
@@ -35,19 +37,6 @@ export interface ExeDevApiOptions {
   maxRetries?: number;
 }
 
-/**
- * Knobs for tests (quick backoff, a small bucket). Not part of the public API.
- * @internal
- */
-export interface ExeDevApiTestOptions extends ExeDevApiOptions {
-  /** @default 1000 */
-  retryBaseDelayMs?: number;
-  /** @default 30000 */
-  maxRetryDelayMs?: number;
-  /** A private token bucket; by default clients with the same token and URL share exe.dev's 60/1 s bucket. */
-  rateLimit?: RateLimiterOptions;
-}
-
 /** The answer of {@link ExeDevApi.removeVm}. */
 export interface RemoveVmResult {
   /** VMs deleted, or no longer listed after an answer was lost. */
@@ -58,12 +47,23 @@ export interface RemoveVmResult {
   errors: string[];
 }
 
+/** Options for {@link ExeDevApi.removeVm}, passed after the names. */
+export interface RemoveVmOptions {
+  /**
+   * Count a VM that does not exist (any more) as deleted instead of failed, so that deleting
+   * twice, or deleting a VM someone else already removed, succeeds. A name the server refused
+   * is checked with `ls`: only one no longer listed moves to `deleted`.
+   * @default false
+   */
+  missingOk?: boolean;
+}
+
 /**
  * A client for exe.dev's control plane (`POST /exec`). Every method validates its input before
  * any I/O, waits for the client-side rate limiter, and throws {@link SandboxError}s whose
  * messages never contain the token, env values, setup scripts or prompts.
  */
-export interface ExeDevApi {
+export interface ExeDevApi extends ShareCommands {
   /**
    * Runs a raw lobby command and returns its result: the last JSON line of the answer, or the
    * trimmed text when the answer is not JSON (e.g. `ssh <vm> <cmd>` output).
@@ -92,6 +92,12 @@ export interface ExeDevApi {
    * answer, VMs no longer listed count as deleted and only the others are sent again.
    */
   removeVm(...names: string[]): Promise<RemoveVmResult>;
+  /**
+   * {@link ExeDevApi.removeVm}, with options after the names.
+   * @example
+   * const { failed } = await api.removeVm("my-vm", { missingOk: true }); // idempotent
+   */
+  removeVm(...namesAndOptions: [...names: string[], options: RemoveVmOptions]): Promise<RemoveVmResult>;
   /** Clones a VM (`cp`), with the same lost-answer check as {@link ExeDevApi.newVm}. */
   cloneVm(source: string, options?: CloneVmOptions): Promise<VmInfo>;
   /** Stops (if running) and starts a VM (`restart`). */
@@ -174,17 +180,6 @@ function checkPattern(pattern: unknown): string | undefined {
   return pattern;
 }
 
-function unexpected(command: string): SandboxError {
-  return new SandboxError(
-    "api_error",
-    `exe.dev answered "${command}" with a shape this client does not understand.`,
-    {
-      details: { command },
-      retryable: false,
-    },
-  );
-}
-
 function stringList(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((item) => typeof item === "string") ? value : undefined;
 }
@@ -193,7 +188,7 @@ function toRemoveResult(reply: ParsedResponseBody): RemoveVmResult {
   const result = reply.result as { deleted?: unknown; failed?: unknown } | undefined;
   const deleted = stringList(result?.deleted);
   const failed = stringList(result?.failed) ?? [];
-  if (typeof result !== "object" || result === null || deleted === undefined) throw unexpected("rm");
+  if (typeof result !== "object" || result === null || deleted === undefined) throw unexpectedAnswer("rm");
   return { deleted, failed, errors: reply.errors };
 }
 
@@ -216,7 +211,8 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
   if (typeof options !== "object" || options === null) {
     throw invalidArgument("createExeDevApi options must be an object.");
   }
-  const internal = options as ExeDevApiTestOptions;
+  // Only tests can set these (under a private symbol); a user option of the same name is ignored.
+  const internal = testKnobsOf(options);
   if (options.token !== undefined && typeof options.token !== "string") {
     throw invalidArgument("token must be a string.");
   }
@@ -258,7 +254,7 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
     const isList =
       Array.isArray(result) ||
       (typeof result === "object" && result !== null && (Array.isArray(result.vms) || result.vms === null));
-    if (!isList) throw unexpected("ls");
+    if (!isList) throw unexpectedAnswer("ls");
     return toVmList(reply.result);
   }
 
@@ -280,7 +276,7 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
           retry: "unsafe",
         });
         const vm = toVmInfo(reply.result, request.name);
-        if (!vm) throw unexpected(command);
+        if (!vm) throw unexpectedAnswer(command);
         return vm;
       } catch (error) {
         const unknown = isOutcomeUnknown(error);
@@ -300,9 +296,37 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
     }
   }
 
-  async function removeVm(...names: string[]): Promise<RemoveVmResult> {
+  async function removeVm(...args: Array<string | RemoveVmOptions>): Promise<RemoveVmResult> {
+    const last = args.at(-1);
+    const options = typeof last === "object" && last !== null ? (args.pop() as RemoveVmOptions) : {};
+    if (options.missingOk !== undefined && typeof options.missingOk !== "boolean") {
+      throw invalidArgument("missingOk must be a boolean.");
+    }
+    const names = args as string[];
     if (names.length === 0) throw invalidArgument("removeVm needs at least one VM name.");
-    let remaining = [...new Set(names.map(validateVmName))];
+    const unique = [...new Set(names.map(validateVmName))];
+    if (!options.missingOk) return removeListed(unique);
+    let result: RemoveVmResult;
+    try {
+      result = await removeListed(unique);
+    } catch (error) {
+      if (!isSandboxError(error, "not_found")) throw error;
+      result = { deleted: [], failed: unique, errors: [] };
+    }
+    if (result.failed.length === 0) return result;
+    const listed = new Set((await listVms()).map((vm) => vm.name));
+    const missing = result.failed.filter((name) => !listed.has(name));
+    const mentionsMissing = (message: string) => missing.some((name) => message.includes(`"${name}"`));
+    return {
+      deleted: [...result.deleted, ...missing],
+      failed: result.failed.filter((name) => listed.has(name)),
+      errors: result.errors.filter((message) => !mentionsMissing(message)),
+    };
+  }
+
+  /** `rm`, checking with `ls` after a lost answer and resending only what is still there. */
+  async function removeListed(names: string[]): Promise<RemoveVmResult> {
+    let remaining = names;
     const gone: string[] = [];
     for (let retry = 0; ; retry++) {
       try {
@@ -326,6 +350,7 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
   }
 
   return {
+    ...createShareCommands(client),
     async run(args, flags = {}) {
       if (!Array.isArray(args)) throw invalidArgument('run needs an array of words, e.g. ["ls"].');
       const reply = await client.exec({

@@ -1,7 +1,8 @@
 import { type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
+import { createExeDevApi, type ExeDevApiOptions } from "./exe-dev-api.js";
 import { createRateLimiter } from "./rate-limiter.js";
+import { withTestKnobs } from "./test-knobs.js";
 
 // The bucket's arithmetic runs on a fake clock: measured on the real one, a busy machine (or a GC
 // pause between two awaits) made "at once" checks such as "< 15 ms" fail now and then.
@@ -91,11 +92,13 @@ describe("the client's rate limiting", () => {
   afterAll(() => server.close());
 
   it("makes calls wait for a token instead of failing", async () => {
-    const api = createExeDevApi({
-      token: server.token,
-      baseUrl: server.url,
-      rateLimit: { burst: 2, refillPerSecond: 10 },
-    } as ExeDevApiTestOptions);
+    const api = createExeDevApi(
+      withTestKnobs({
+        token: server.token,
+        baseUrl: server.url,
+        rateLimit: { burst: 2, refillPerSecond: 10 },
+      }),
+    );
     const arrivals: number[] = [];
     server.intercept = () => {
       arrivals.push(performance.now());
@@ -122,20 +125,61 @@ describe("the client's rate limiting", () => {
     const options = { token: server.token, baseUrl: server.url };
     const first = createExeDevApi(options);
     const second = createExeDevApi(options);
+    // Measured from before the first call: 62 calls on a bucket of 60 refilled at 1/s cannot all
+    // be sent sooner than 2 s after it, however long the first 60 took. (Measuring from after
+    // them failed on a loaded machine, where they took half a second of the refill.)
+    const drainStarted = performance.now();
     await Promise.all(Array.from({ length: 30 }, () => first.whoami()));
     await Promise.all(Array.from({ length: 30 }, () => second.whoami()));
-    // Another token has a bucket of its own: its call is answered while the first one still
-    // waits for a refill (an order, not a wall-clock bound, so a slow machine cannot fail it).
+    // Another token has a bucket of its own: its call is answered while the first client still
+    // waits for its refills (an order, with seconds of margin, not a tight wall-clock bound).
     const other = createExeDevApi({ ...options, token: "exe0.another-token", maxRetries: 0 });
     const order: string[] = [];
-    const started = performance.now();
     await Promise.all([
-      first.whoami().then(() => order.push("first")),
+      first
+        .whoami()
+        .then(() => first.whoami())
+        .then(() => order.push("first")),
       expect(other.whoami())
         .rejects.toMatchObject({ code: "auth_failed" })
         .then(() => order.push("other")),
     ]);
-    expect(performance.now() - started).toBeGreaterThanOrEqual(500);
+    expect(performance.now() - drainStarted).toBeGreaterThanOrEqual(1999);
     expect(order).toEqual(["other", "first"]);
+  });
+
+  it("reads its test knobs only from the private key, never from ordinary options", async () => {
+    const own = await startLobbyServer();
+    try {
+      // Read as options, this bucket would make the second call wait 100 s for a token.
+      const knobs = { rateLimit: { burst: 1, refillPerSecond: 0.01 }, retryBaseDelayMs: 600_000 };
+      const plain = createExeDevApi({ token: own.token, baseUrl: own.url, ...knobs } as ExeDevApiOptions);
+      let timer: NodeJS.Timeout | undefined;
+      const tooLate = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("the calls waited for the bucket of an ordinary option")),
+          10_000,
+        );
+      });
+      try {
+        await Promise.race([Promise.all([plain.listVms(), plain.listVms(), plain.listVms()]), tooLate]);
+      } finally {
+        clearTimeout(timer);
+      }
+      expect(own.requests).toHaveLength(3);
+
+      const options = withTestKnobs({
+        token: own.token,
+        baseUrl: own.url,
+        rateLimit: { burst: 1, refillPerSecond: 4 },
+      });
+      expect(Object.keys(options)).toEqual(["token", "baseUrl"]);
+      const limited = createExeDevApi(options);
+      const limitedStart = performance.now();
+      await Promise.all([limited.listVms(), limited.listVms()]);
+      expect(performance.now() - limitedStart).toBeGreaterThanOrEqual(240);
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -3,7 +3,8 @@ import { inspect } from "node:util";
 import { type LobbyServer, startLobbyServer } from "@exedev-sandbox/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isSandboxError, type SandboxError } from "../errors.js";
-import { createExeDevApi, type ExeDevApiTestOptions } from "./exe-dev-api.js";
+import { createExeDevApi } from "./exe-dev-api.js";
+import { type ExeDevApiTestOptions, withTestKnobs } from "./test-knobs.js";
 
 const TOKEN = "exe0.eyJzZWNyZXQtdG9rZW4tcGF5bG9hZCI6MX0.c2lnbmF0dXJlLXNlY3JldA";
 const ENV_SECRET = "hunter2-env-secret-'quoted' $value";
@@ -31,14 +32,16 @@ beforeEach(() => {
 });
 
 function makeApi(extra: ExeDevApiTestOptions = {}) {
-  return createExeDevApi({
-    token: TOKEN,
-    baseUrl: server.url,
-    retryBaseDelayMs: 1,
-    maxRetryDelayMs: 5,
-    rateLimit: { burst: 1000, refillPerSecond: 1000 },
-    ...extra,
-  } as ExeDevApiTestOptions);
+  return createExeDevApi(
+    withTestKnobs({
+      token: TOKEN,
+      baseUrl: server.url,
+      retryBaseDelayMs: 1,
+      maxRetryDelayMs: 5,
+      rateLimit: { burst: 1000, refillPerSecond: 1000 },
+      ...extra,
+    }),
+  );
 }
 
 /** Everything an error exposes, the way a logger or a crash report would show it. */

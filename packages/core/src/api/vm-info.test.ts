@@ -18,9 +18,18 @@ describe("toVmInfo", () => {
       sshHost: "my-box.exe.xyz",
       sshPort: 22,
       httpsUrl: "https://my-box.exe.xyz",
+      proxyPort: 8000,
       tags: ["ci"],
       raw: record,
     });
+  });
+
+  it("reads proxy_port as a number or numeric string, and leaves out one that is not a port", () => {
+    expect(toVmInfo({ vm_name: "b", proxy_port: "9000" })?.proxyPort).toBe(9000);
+    for (const proxy_port of [0, 70_000, "80a", 8.5, null]) {
+      expect(toVmInfo({ vm_name: "b", proxy_port })).not.toHaveProperty("proxyPort");
+    }
+    expect(toVmInfo({ vm_name: "b" })).not.toHaveProperty("proxyPort");
   });
 
   it("splits a `vm+name@host` ssh_dest on the last @ and keeps the user part", () => {

@@ -10,6 +10,12 @@ export interface VmInfo {
   sshPort: number;
   /** The VM's HTTPS address, e.g. `https://<name>.exe.xyz`. */
   httpsUrl?: string;
+  /**
+   * The port inside the VM that `httpsUrl` proxies to (`proxy_port`; exeuntu's is 8000). Only
+   * `new` reports it; `ls` records leave it out (see `share show` for a VM's current port).
+   * @default undefined when the server did not say
+   */
+  proxyPort?: number;
   /** Lifecycle state as reported: `running`, `stopped`, `pending`, `starting`, … */
   status?: string;
   /** Region code, e.g. `lax`. */
@@ -119,6 +125,8 @@ export function toVmInfo(value: unknown, fallbackName?: string): VmInfo | undefi
   if (httpsUrl !== undefined) info.httpsUrl = httpsUrl;
   const status = text(record, "status", "state");
   if (status !== undefined) info.status = status;
+  const proxyPort = port(record.proxy_port);
+  if (proxyPort !== undefined) info.proxyPort = proxyPort;
   const region = text(record, "region");
   if (region !== undefined) info.region = region;
   return info;

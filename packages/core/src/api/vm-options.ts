@@ -1,5 +1,6 @@
-import { invalidArgument } from "../errors.js";
+import { invalidArgument, isSandboxError } from "../errors.js";
 import type { LobbyFlags } from "./command-line.js";
+import { MAX_SETUP_SCRIPT_BYTES } from "./command-line.js";
 import { generateVmName, validateVmName } from "./vm-name.js";
 
 /** Options for `new`: every field is optional and maps to one lobby flag. */
@@ -129,18 +130,19 @@ function checkList(value: unknown, what: string, check: (item: string) => boolea
   return value as string[];
 }
 
+function checkEnvEntry(name: string, item: unknown): string {
+  if (!ENV_NAME.test(name)) {
+    throw invalidArgument(`env name ${JSON.stringify(name.slice(0, 64))} is not a valid shell identifier.`);
+  }
+  if (typeof item !== "string") throw invalidArgument(`env value for ${name} must be a string.`);
+  if (item.includes("\0") || LINE_BREAK.test(item)) {
+    throw invalidArgument(`env value for ${name} must be a single line without NUL bytes.`);
+  }
+  return `${name}=${item}`;
+}
+
 function checkEnvironment(value: unknown): string[] {
-  const env = checkObject(value, "env");
-  return Object.entries(env).map(([name, item]) => {
-    if (!ENV_NAME.test(name)) {
-      throw invalidArgument(`env name ${JSON.stringify(name.slice(0, 64))} is not a valid shell identifier.`);
-    }
-    if (typeof item !== "string") throw invalidArgument(`env value for ${name} must be a string.`);
-    if (item.includes("\0") || LINE_BREAK.test(item)) {
-      throw invalidArgument(`env value for ${name} must be a single line without NUL bytes.`);
-    }
-    return `${name}=${item}`;
-  });
+  return Object.entries(checkObject(value, "env")).map(([name, item]) => checkEnvEntry(name, item));
 }
 
 function checkComment(value: unknown): string | undefined {
@@ -162,8 +164,94 @@ function checkSetupScript(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || value.trim() === "")
     throw invalidArgument("setupScript must be a non-empty string.");
-  // Size, NUL and CR are checked where the script is encoded for the command line.
+  if (value.includes("\0") || value.includes("\r")) {
+    throw invalidArgument("setupScript must not contain NUL bytes or carriage returns (use \\n line ends).");
+  }
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_SETUP_SCRIPT_BYTES) {
+    throw invalidArgument(
+      `setupScript is ${bytes} bytes; exe.dev allows at most ${MAX_SETUP_SCRIPT_BYTES} (10 KiB).`,
+      {
+        bytes,
+        limitBytes: MAX_SETUP_SCRIPT_BYTES,
+      },
+    );
+  }
   return value;
+}
+
+function checkNoEmail(value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== "boolean") throw invalidArgument("noEmail must be a boolean.");
+  return value;
+}
+
+const TAG_RULE = "must match ^[a-z][a-z0-9_-]*$";
+const INTEGRATION_RULE = "must be non-empty, without spaces, commas or control characters";
+const isIntegration = (item: string) => item !== "" && !/[\s,]/.test(item) && !CONTROL.test(item);
+
+/** One rule per option of {@link NewVmOptions}: each throws `invalid_argument` naming its option. */
+const NEW_VM_CHECKS: { readonly [K in keyof NewVmOptions]-?: (value: unknown) => unknown } = {
+  name: (value) => (value === undefined ? undefined : validateVmName(value as string)),
+  image: (value) => checkToken(value, "image"),
+  command: (value) => checkSingleLine(value, "command"),
+  cpu: checkCpu,
+  memory: (value) => checkSize(value, "memory"),
+  disk: (value) => checkSize(value, "disk"),
+  env: checkEnvironment,
+  tags: (value) => checkList(value, "tags", (tag) => TAG.test(tag), TAG_RULE),
+  integrations: (value) => checkList(value, "integrations", isIntegration, INTEGRATION_RULE),
+  comment: checkComment,
+  setupScript: checkSetupScript,
+  prompt: (value) => checkSingleLine(value, "prompt"),
+  noEmail: checkNoEmail,
+};
+
+/** One problem with one option, as {@link checkNewVmOptions} reports it. */
+export interface VmOptionProblem {
+  /** The option, e.g. `"cpu"`; `"options"` when the options are not an object at all. */
+  field: keyof NewVmOptions | "options";
+  /** One sentence that names the option and says what it must be. Never quotes an env value, setup script or prompt. */
+  message: string;
+}
+
+/**
+ * Checks every option of {@link NewVmOptions} by exe.dev's rules (the ones `newVm` and
+ * `createExeDevSandbox` enforce) and reports every problem, not just the first: one per bad
+ * option, and one per bad `env` entry. No I/O; an empty list means `newVm` will accept them.
+ * Options that are not part of `NewVmOptions` are ignored.
+ *
+ * @example
+ * import { checkNewVmOptions } from "@exedev-sandbox/core";
+ *
+ * const problems = checkNewVmOptions({ cpu: 0, tags: ["Upper"], env: { "BAD-NAME": "x" } });
+ * for (const { field, message } of problems) console.log(`${field}: ${message}`);
+ * // cpu: cpu must be a whole number of at least 1.
+ * // env: env name "BAD-NAME" is not a valid shell identifier.
+ * // tags: tags entry "Upper" must match ^[a-z][a-z0-9_-]*$.
+ */
+export function checkNewVmOptions(options: NewVmOptions | undefined): VmOptionProblem[] {
+  if (options === undefined) return [];
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    return [{ field: "options", message: "newVm options must be an object." }];
+  }
+  const input = options as Record<string, unknown>;
+  const problems: VmOptionProblem[] = [];
+  const attempt = (field: keyof NewVmOptions, check: () => unknown) => {
+    try {
+      check();
+    } catch (error) {
+      if (!isSandboxError(error, "invalid_argument")) throw error;
+      problems.push({ field, message: error.message });
+    }
+  };
+  for (const field of Object.keys(NEW_VM_CHECKS) as (keyof NewVmOptions)[]) {
+    const value = input[field];
+    const isEnvObject =
+      field === "env" && typeof value === "object" && value !== null && !Array.isArray(value);
+    if (!isEnvObject) attempt(field, () => NEW_VM_CHECKS[field](value));
+    else for (const [name, item] of Object.entries(value)) attempt("env", () => checkEnvEntry(name, item));
+  }
+  return problems;
 }
 
 function nameOrGenerated(value: unknown): string {
@@ -180,9 +268,7 @@ export function buildNewVmRequest(options: NewVmOptions | undefined): VmRequest 
   const env = checkEnvironment(input.env);
   const setupScript = checkSetupScript(input.setupScript);
   const prompt = checkSingleLine(input.prompt, "prompt");
-  if (input.noEmail !== undefined && typeof input.noEmail !== "boolean") {
-    throw invalidArgument("noEmail must be a boolean.");
-  }
+  checkNoEmail(input.noEmail);
   const flags: LobbyFlags = {
     name,
     image: checkToken(input.image, "image"),
@@ -191,13 +277,8 @@ export function buildNewVmRequest(options: NewVmOptions | undefined): VmRequest 
     memory: checkSize(input.memory, "memory"),
     disk: checkSize(input.disk, "disk"),
     env,
-    tag: checkList(input.tags, "tags", (tag) => TAG.test(tag), "must match ^[a-z][a-z0-9_-]*$"),
-    integration: checkList(
-      input.integrations,
-      "integrations",
-      (item) => item !== "" && !/[\s,]/.test(item) && !CONTROL.test(item),
-      "must be non-empty, without spaces, commas or control characters",
-    ),
+    tag: checkList(input.tags, "tags", (tag) => TAG.test(tag), TAG_RULE),
+    integration: checkList(input.integrations, "integrations", isIntegration, INTEGRATION_RULE),
     comment: checkComment(input.comment),
     "setup-script": setupScript,
     prompt,

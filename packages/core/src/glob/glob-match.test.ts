@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isSandboxError } from "../errors.js";
 import { compileGlob, type GlobOptions } from "./glob-match.js";
+import { MAX_BRACE_DEPTH } from "./glob-syntax.js";
 
 const matches = (pattern: string, text: string, options?: GlobOptions): boolean =>
   compileGlob(pattern, options).test(text);
@@ -29,6 +30,7 @@ describe("compileGlob", () => {
     expect(matches("a\\*", "a\\xyz")).toBe(true);
     expect(matches("a\\*", "a*")).toBe(false);
     expect(matches("^x|y", "^x|y")).toBe(true);
+    expect(matches('it\'s "x".txt', 'it\'s "x".txt')).toBe(true);
   });
 
   it("supports classes, ranges, named classes and brace alternatives", () => {
@@ -96,6 +98,30 @@ describe("compileGlob", () => {
       expect(performance.now() - started).toBeLessThan(200);
     }
     expect(matches("**/*a*a*a*a*a*a*a*a*a*b", `src/${"a".repeat(32)}b`)).toBe(true);
+  });
+
+  it("rejects {a,b} groups nested past MAX_BRACE_DEPTH as invalid_argument, not a stack overflow", () => {
+    const nested = (depth: number) => `${"{a,".repeat(depth)}b${"}".repeat(depth)}`;
+    expect(matches(nested(MAX_BRACE_DEPTH), "b")).toBe(true);
+    expect(matches(nested(MAX_BRACE_DEPTH), "a")).toBe(true);
+    for (const depth of [MAX_BRACE_DEPTH + 1, 20_000]) {
+      let thrown: unknown;
+      try {
+        compileGlob(nested(depth));
+      } catch (error) {
+        thrown = error;
+      }
+      expect(isSandboxError(thrown, "invalid_argument"), String(thrown)).toBe(true);
+    }
+    // Without alternatives a group is literal, however deep: nothing recurses.
+    expect(matches(`${"{".repeat(40)}x${"}".repeat(40)}`, `${"{".repeat(40)}x${"}".repeat(40)}`)).toBe(true);
+  });
+
+  it("parses many unclosed braces in linear time (each `{` used to rescan the rest)", () => {
+    const started = performance.now();
+    expect(matches(`${"{".repeat(40_000)}x`, "x")).toBe(false);
+    // Generous: this takes ~0.1 s; the old quadratic scan took ~4 s on the same machine.
+    expect(performance.now() - started).toBeLessThan(1500);
   });
 
   it("gives the same answers as a regular expression for ordinary patterns", () => {

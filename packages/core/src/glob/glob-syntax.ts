@@ -37,26 +37,36 @@ const NAMED_CLASSES: Record<string, RegExp> = {
   xdigit: /[0-9A-Fa-f]/,
 };
 
-/** Index of the `}` closing the brace group that opens at `open` (before `end`), or -1. */
-function closingBrace(chars: string[], open: number, end: number): number {
-  let depth = 0;
-  for (let i = open; i < end; i++) {
-    if (chars[i] === "{") depth++;
-    else if (chars[i] === "}" && --depth === 0) return i;
-  }
-  return -1;
+/**
+ * Most brace groups with alternatives nested in one another. Each level is parsed (and compiled)
+ * recursively, so an unbounded depth would overflow the stack instead of failing cleanly.
+ */
+export const MAX_BRACE_DEPTH = 32;
+
+/** Where each brace group closes and where its top-level commas are, found in one pass. */
+interface BraceIndex {
+  /** For each `{` that is closed, the index of its `}`; -1 elsewhere. */
+  closeOf: Int32Array;
+  /** For each closed `{`, the indexes of its top-level commas. */
+  commasOf: Map<number, number[]>;
 }
 
-/** The top-level comma positions of the group body between `open` and `close`. */
-function topLevelCommas(chars: string[], open: number, close: number): number[] {
-  const commas: number[] = [];
-  let depth = 0;
-  for (let i = open + 1; i < close; i++) {
-    if (chars[i] === "{") depth++;
-    else if (chars[i] === "}") depth--;
-    else if (chars[i] === "," && depth === 0) commas.push(i);
-  }
-  return commas;
+// One pass with a stack, so that scanning for each group's end (and commas) is not repeated for
+// every `{`: a pattern of many unclosed or nested braces would otherwise take quadratic time.
+function indexBraces(chars: string[]): BraceIndex {
+  const closeOf = new Int32Array(chars.length).fill(-1);
+  const commasOf = new Map<number, number[]>();
+  const open: { at: number; commas: number[] }[] = [];
+  chars.forEach((char, i) => {
+    if (char === "{") open.push({ at: i, commas: [] });
+    else if (char === "," && open.length > 0) open.at(-1)!.commas.push(i);
+    else if (char === "}" && open.length > 0) {
+      const group = open.pop()!;
+      closeOf[group.at] = i;
+      commasOf.set(group.at, group.commas);
+    }
+  });
+  return { closeOf, commasOf };
 }
 
 /**
@@ -114,21 +124,33 @@ function parseClass(
   return undefined;
 }
 
-/** Parses `chars[start, end)` into a node sequence. */
-function parseRange(chars: string[], start: number, end: number, syntax: GlobSyntax): GlobNode[] {
+/** Parses `chars[start, end)` into a node sequence, `depth` brace groups deep. */
+function parseRange(
+  chars: string[],
+  start: number,
+  end: number,
+  syntax: GlobSyntax,
+  braces: BraceIndex,
+  depth: number,
+): GlobNode[] {
   const nodes: GlobNode[] = [];
   const notSlash: CharTest = syntax.pathSeparator ? (codePoint) => codePoint !== SLASH : () => true;
   const anything: CharTest = () => true;
   for (let i = start; i < end; ) {
     const char = chars[i]!;
     if (char === "{" && syntax.braces) {
-      const close = closingBrace(chars, i, end);
-      const commas = close === -1 ? [] : topLevelCommas(chars, i, close);
+      const close = braces.closeOf[i]!;
+      const commas = close === -1 || close >= end ? [] : (braces.commasOf.get(i) ?? []);
       if (commas.length > 0) {
+        if (depth >= MAX_BRACE_DEPTH) {
+          throw invalidArgument(
+            `The glob pattern nests {a,b} groups more than ${MAX_BRACE_DEPTH} deep; flatten the alternatives.`,
+          );
+        }
         const bounds = [i, ...commas, close];
         const options = bounds
           .slice(1)
-          .map((stop, index) => parseRange(chars, bounds[index]! + 1, stop, syntax));
+          .map((stop, index) => parseRange(chars, bounds[index]! + 1, stop, syntax, braces, depth + 1));
         nodes.push({ kind: "alt", options });
         i = close + 1;
         continue;
@@ -169,8 +191,12 @@ function parseRange(chars: string[], start: number, end: number, syntax: GlobSyn
   return nodes;
 }
 
-/** Parses a glob into nodes; throws `invalid_argument` for a malformed class. */
+/**
+ * Parses a glob into nodes; throws `invalid_argument` for a malformed class or brace groups
+ * nested deeper than {@link MAX_BRACE_DEPTH}.
+ */
 export function parseGlob(pattern: string, syntax: GlobSyntax): GlobNode[] {
   const chars = Array.from(pattern);
-  return parseRange(chars, 0, chars.length, syntax);
+  const braces = syntax.braces ? indexBraces(chars) : { closeOf: new Int32Array(0), commasOf: new Map() };
+  return parseRange(chars, 0, chars.length, syntax, braces, 0);
 }

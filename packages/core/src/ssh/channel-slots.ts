@@ -1,5 +1,8 @@
 import { abortedError } from "./semaphore.js";
 
+/** Most long-held channels at once beside a capped work pool (Dropbear allows 100 channels). */
+const MAX_LONG_CHANNELS = 8;
+
 interface Waiter {
   grant: () => void;
 }
@@ -130,6 +133,8 @@ export class ChannelSlots {
   readonly control: SlotPool = new SlotPool(1);
   /** The SFTP session's own slot, when it must not share (see {@link separateSftp}). */
   private sftpOwn: SlotPool | undefined;
+  /** Long-held channels' own slots, when the work pool is capped (see {@link acquireLong}). */
+  private longOwn: SlotPool | undefined;
   /** Channels the server accepted that are not closed yet. */
   private open = 0;
   /** Counts channel closes, so a refusal can tell whether anything closed since the last one. */
@@ -161,6 +166,19 @@ export class ChannelSlots {
   separateSftp(commands: number): void {
     this.work.shrinkTo(commands);
     this.sftpOwn ??= new SlotPool(1);
+    this.longOwn ??= new SlotPool(MAX_LONG_CHANNELS);
+  }
+
+  /**
+   * A permit for a channel held for a long time (a live command: the process host, a shell
+   * session, a terminal). From the work pool, except on a server whose work channels are capped
+   * to one (see {@link separateSftp}): there such a channel would starve every command, so it
+   * gets a slot of its own beside the pool. The capped server's race needs a command's child to
+   * exit beside a pending exec; a long-lived command's shell does not exit while it is held.
+   */
+  async acquireLong(signal?: AbortSignal): Promise<ChannelPermit> {
+    if (this.longOwn) return this.permit(await this.longOwn.acquire(signal));
+    return this.permit(await this.work.acquire(signal));
   }
 
   /** The permit for a kill command. */

@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import type { Client, ClientChannel } from "ssh2";
+import type { Client, ClientChannel, ExecOptions } from "ssh2";
 import { SandboxError } from "../errors.js";
 import { abortedError, sleep } from "./semaphore.js";
 
@@ -97,7 +97,8 @@ function exitCodeOf(code: number | null | undefined, signalName: string | undefi
 /**
  * Opens an exec channel (retrying refusals). The exit listener is attached inside ssh2's
  * callback: for a fast command, ssh2 can parse exec-success, exit-status and close from one
- * socket read, so a listener attached after an `await` would miss the status.
+ * socket read, so a listener attached after an `await` would miss the status. `execOptions` go
+ * to ssh2's `exec` (a terminal's `pty` request).
  */
 export function openExec(
   client: Client,
@@ -105,11 +106,12 @@ export function openExec(
   command: string,
   signal?: AbortSignal,
   onRefused?: () => Promise<void>,
+  execOptions: ExecOptions = {},
 ): Promise<ExecChannel> {
   return openChannel<ExecChannel>(
     isCurrent,
     (callback) =>
-      client.exec(command, (error, channel) => {
+      client.exec(command, execOptions, (error, channel) => {
         if (error) {
           callback(error, undefined as never);
           return;

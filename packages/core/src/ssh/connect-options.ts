@@ -1,8 +1,9 @@
-import { homedir, userInfo } from "node:os";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { TransportChoice } from "../agent/agent-transport.js";
 import { invalidArgument } from "../errors.js";
 import { checkDurationMs, checkPositiveInteger } from "../validate.js";
+import { expandHome, homeDir } from "./home-path.js";
 import {
   checkHostKeyPolicy,
   checkKnownHostsPath,
@@ -20,13 +21,17 @@ export interface ConnectOptions {
   username?: string;
   /** A private key (OpenSSH or PEM), tried first. Kept in memory only. */
   privateKey?: string | Uint8Array;
-  /** A private key file, tried after `agent`. */
+  /** A private key file, tried after `agent`; a leading `~/` means the home directory. */
   privateKeyPath?: string;
   /** Passphrase for an encrypted private key. */
   passphrase?: string;
   /** Path of an SSH agent socket, tried after `privateKey`. @default `$SSH_AUTH_SOCK`, tried last */
   agent?: string;
-  /** Host-key policy. @default "accept-new" */
+  /**
+   * Host-key policy. `$EXE_SSH_HOST_KEY_SHA256` (a `SHA256:…` fingerprint, as the emulator's CLI
+   * prints it) pins the key when this option is not given.
+   * @default `{ sha256: $EXE_SSH_HOST_KEY_SHA256 }` when set, else "accept-new"
+   */
   hostKey?: HostKeyPolicy;
   /** The known_hosts file the policy reads and `accept-new` appends to. @default ~/.ssh/known_hosts */
   knownHostsPath?: string;
@@ -127,15 +132,18 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
       "maxChannels must be at least 2 (one slot is kept for killing timed-out commands).",
     );
   }
-  const hostKey = checkHostKeyPolicy(options.hostKey);
-  const knownHostsPath = options.knownHostsPath ?? join(process.env.HOME || homedir(), ".ssh", "known_hosts");
+  const hostKey = options.hostKey === undefined ? hostKeyFromEnv() : checkHostKeyPolicy(options.hostKey);
+  const knownHostsPath =
+    options.knownHostsPath === undefined
+      ? join(homeDir(), ".ssh", "known_hosts")
+      : expandHome(options.knownHostsPath);
   if (policyReadsKnownHosts(hostKey)) checkKnownHostsPath(knownHostsPath);
   return {
     host,
     port,
     username,
     privateKey: options.privateKey,
-    privateKeyPath: options.privateKeyPath,
+    privateKeyPath: options.privateKeyPath === undefined ? undefined : expandHome(options.privateKeyPath),
     passphrase: options.passphrase,
     agent: options.agent,
     hostKey,
@@ -148,6 +156,20 @@ export function resolveConnectOptions(options: ConnectOptions): ResolvedConnectO
     sftpTimeoutMs: checkDurationMs(options.sftpTimeoutMs, "sftpTimeoutMs") ?? 60_000,
     transport: checkTransport(options.transport),
   };
+}
+
+/** The policy `$EXE_SSH_HOST_KEY_SHA256` pins, else the default; a malformed value is refused. */
+function hostKeyFromEnv(): HostKeyPolicy {
+  const pinned = process.env.EXE_SSH_HOST_KEY_SHA256;
+  if (!pinned) return checkHostKeyPolicy(undefined);
+  try {
+    return checkHostKeyPolicy({ sha256: pinned });
+  } catch {
+    throw invalidArgument(
+      'EXE_SSH_HOST_KEY_SHA256 must be an OpenSSH fingerprint such as "SHA256:JJOP/lwi...".',
+      { option: "EXE_SSH_HOST_KEY_SHA256" },
+    );
+  }
 }
 
 function checkTransport(value: unknown): TransportChoice {

@@ -19,6 +19,8 @@ import type { ProcessKiller } from "./process-killer.js";
 import { buildRemoteCommand, type KillTarget } from "./remote-command.js";
 import { abortedError } from "./semaphore.js";
 
+/** Whether commands run in a login shell when `ExecOptions.loginShell` is not given (see its docs). */
+const DEFAULT_LOGIN_SHELL = false;
 /** Default cap on kept output per stream. */
 const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 * 1024;
 /** After a deadline or abort, how long to wait for the server to close the channel before closing it ourselves. */
@@ -43,6 +45,7 @@ export interface CheckedExec {
   stdin: Buffer | undefined;
   timeoutMs: number | undefined;
   maxOutputBytes: number;
+  loginShell: boolean;
 }
 
 function checkExec(command: unknown, options: ExecOptions): CheckedExec {
@@ -55,6 +58,9 @@ function checkExec(command: unknown, options: ExecOptions): CheckedExec {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw invalidArgument("signal must be an AbortSignal.");
   }
+  if (options.loginShell !== undefined && typeof options.loginShell !== "boolean") {
+    throw invalidArgument("loginShell must be a boolean.");
+  }
   checkOptionalFunction(options.onStdout, "onStdout");
   checkOptionalFunction(options.onStderr, "onStderr");
   return {
@@ -66,6 +72,7 @@ function checkExec(command: unknown, options: ExecOptions): CheckedExec {
     timeoutMs: checkDurationMs(options.timeoutMs, "timeoutMs"),
     maxOutputBytes:
       checkPositiveInteger(options.maxOutputBytes, "maxOutputBytes") ?? DEFAULT_MAX_OUTPUT_BYTES,
+    loginShell: options.loginShell ?? DEFAULT_LOGIN_SHELL,
   };
 }
 
@@ -77,7 +84,7 @@ export async function runExec(
 ): Promise<ExecResult> {
   const checked = checkExec(command, options);
   const tag = `exedev-run-${randomBytes(9).toString("hex")}`;
-  const line = buildRemoteCommand(checked.command, checked.cwd, checked.env, tag);
+  const line = buildRemoteCommand(checked.command, checked.cwd, checked.env, tag, checked.loginShell);
   checkCommandLineBytes(line, context.commandLineLimit());
   const { signal } = options;
   if (signal?.aborted) throw abortedError(signal);

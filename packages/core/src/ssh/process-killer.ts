@@ -21,6 +21,7 @@ class ControlRefused extends Error {}
 export class ProcessKiller {
   private readonly owed = new Map<string, KillTarget>();
   private flushing = false;
+  private flushed: Promise<void> = Promise.resolve();
   private again = false;
   private spareFirst = false;
   private viaAgent: ((command: string) => Promise<boolean>) | undefined;
@@ -81,7 +82,15 @@ export class ProcessKiller {
       return;
     }
     this.flushing = true;
-    queueMicrotask(() => void this.flush());
+    this.flushed = new Promise<void>((resolve) => queueMicrotask(() => void this.flush().finally(resolve)));
+  }
+
+  /**
+   * Resolves once every kill asked for so far has run (or cannot run), so that a sandbox that
+   * closes right after asking for kills does not close the connection they travel on.
+   */
+  settled(): Promise<void> {
+    return this.flushing ? this.flushed : Promise.resolve();
   }
 
   private async flush(): Promise<void> {

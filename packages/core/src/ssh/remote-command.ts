@@ -39,24 +39,38 @@ const READ_OWN_STAT = `read -r __exedev_s 2>/dev/null </proc/$$/stat; __exedev_s
  * - `runTag` is exported as `EXEDEV_RUN`, which every process the command starts inherits: a
  *   kill finds them by it even when they left the session and the pid tree (a double fork under
  *   `setsid`), or when the marker never arrived (the connection was lost first).
+ * - With `loginShell`, once the marker is out the shell `exec`s `$SHELL -l -c` (a login shell:
+ *   `/etc/profile`, `/etc/profile.d/*`, `~/.bash_profile` or `~/.profile`), and only that shell
+ *   changes directory, exports the environment and `eval`s the command, so that `cwd` and `env`
+ *   win over the profile. `exec` keeps the pid, its start time, session and process group, and
+ *   `EXEDEV_RUN` is inherited, so a kill finds the command exactly as without it.
+ * - Without `pidMarker` nothing is printed on stderr (spawned processes: their keeper reports
+ *   the pid, and their stderr log holds only the command's own bytes).
  */
 export function buildRemoteCommand(
   command: string,
   cwd?: string,
   env?: Record<string, string>,
   runTag = "exedev-run",
+  loginShell = false,
+  pidMarker = true,
 ): string {
-  const inner = [
-    `export EXEDEV_RUN=${runTag}`,
-    "unset __exedev_c",
-    READ_OWN_STAT,
-    `printf '\\036EXEDEV_PID=%s:%s\\036' "$$" "$2" >&2`,
-    "unset __exedev_s; set --",
-  ];
-  if (cwd !== undefined) inner.push(`cd -- ${shellQuote(cwd)} || exit 1`);
+  const inner = [`export EXEDEV_RUN=${runTag}`, "unset __exedev_c"];
+  // A spawned process's keeper reports its pid itself: its stderr must stay the command's own.
+  if (pidMarker) {
+    inner.push(
+      READ_OWN_STAT,
+      `printf '\\036EXEDEV_PID=%s:%s\\036' "$$" "$2" >&2`,
+      "unset __exedev_s; set --",
+    );
+  }
+  const run: string[] = [];
+  if (cwd !== undefined) run.push(`cd -- ${shellQuote(cwd)} || exit 1`);
   const assignments = Object.entries(env ?? {}).map(([name, value]) => `${name}=${shellQuote(value)}`);
-  if (assignments.length > 0) inner.push(`export ${assignments.join(" ")}`);
-  inner.push(`eval ${shellQuote(` ${command}`)}`);
+  if (assignments.length > 0) run.push(`export ${assignments.join(" ")}`);
+  run.push(`eval ${shellQuote(` ${command}`)}`);
+  if (loginShell) inner.push(`exec "\${SHELL:-/bin/sh}" -l -c ${shellQuote(run.join("; "))}`);
+  else inner.push(...run);
   const outer = [
     `__exedev_c=${shellQuote(inner.join("; "))}`,
     READ_OWN_STAT,

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
 import {
   mkdir as mkdirLocal,
   rename as renameLocal,
@@ -10,13 +11,17 @@ import type { Stats } from "ssh2";
 import { invalidArgument, isSandboxError, SandboxError } from "../errors.js";
 import type {
   DirEntry,
+  FileOptions,
   FileStat,
   MkdirOptions,
   ReadFileOptions,
+  ReadFileStreamOptions,
   RmOptions,
   WriteFileOptions,
+  WriteFileStreamOptions,
 } from "../sandbox.js";
-import { checkLocalPath, checkRemotePath } from "../validate.js";
+import { checkLocalPath, checkMode, checkRemotePath } from "../validate.js";
+import { onAbort, onStreamAbort, throwIfAborted } from "./file-abort.js";
 import {
   checkMkdir,
   checkRead,
@@ -29,6 +34,7 @@ import { OwedUnlinks } from "./owed-unlinks.js";
 import { isDirectoryMode, isLinkMode, isRegularMode, kindOf, toFileStat } from "./sftp-modes.js";
 import { CHUNK_BYTES, PIPELINE_DEPTH, readWholeFile } from "./sftp-read.js";
 import type { SftpSession } from "./sftp-session.js";
+import { openSftpReadStream, openTempWriter, type TempWriter } from "./sftp-streams.js";
 import { forEachLimited, tempNameFor, writeTempFile } from "./sftp-write.js";
 
 /** Requests kept in flight by fastGet/fastPut. */
@@ -60,10 +66,15 @@ export class SftpFiles {
     try {
       // Reads are idempotent: when the session closes midway the whole read starts again from
       // the open on a fresh session (its handles mean nothing on any other).
-      return await this.session.operation("readFile", (scope) => readWholeFile(scope, target, maxBytes), {
-        idempotent: true,
-        path: target,
-      });
+      const signal = options.signal;
+      return await this.session.operation(
+        "readFile",
+        (scope) => readWholeFile(scope, target, maxBytes, signal),
+        {
+          idempotent: true,
+          path: target,
+        },
+      );
     } catch (error) {
       // Some servers refuse to open a directory at all (OpenSSH opens it and fstat tells).
       if (isSandboxError(error, "io_error") || isSandboxError(error, "permission_denied")) {
@@ -98,9 +109,13 @@ export class SftpFiles {
     let renamed = false;
     try {
       const write = (): Promise<void> =>
-        this.session.operation("writeFile", (scope) => writeTempFile(scope, temp, bytes, mode), {
-          path: target,
-        });
+        this.session.operation(
+          "writeFile",
+          (scope) => writeTempFile(scope, temp, bytes, mode, options.signal),
+          {
+            path: target,
+          },
+        );
       try {
         await write();
       } catch (error) {
@@ -108,12 +123,120 @@ export class SftpFiles {
         await this.mkdirRecursive(posix.dirname(target));
         await write();
       }
+      // An abort that came while the data went out must not make it visible.
+      throwIfAborted(options.signal);
       await this.replace(temp, target);
       renamed = true;
     } finally {
       // Owed, not just tried: after a connection loss the temp file is removed on reconnect.
       if (!renamed) this.owedUnlinks.add(temp);
     }
+  }
+
+  async readFileStream(
+    path: string,
+    options: ReadFileStreamOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const target = checkRemotePath(path);
+    try {
+      return await openSftpReadStream(this.session, target, options.signal);
+    } catch (error) {
+      // Some servers refuse to open a directory at all (OpenSSH opens it and fstat tells).
+      if (isSandboxError(error, "io_error") || isSandboxError(error, "permission_denied")) {
+        const entry = await this.statOrUndefined(target).catch(() => undefined);
+        if (entry && isDirectoryMode(entry.mode)) {
+          throw new SandboxError("is_a_directory", `readFileStream: ${target} is a directory.`, {
+            details: { path: target },
+          });
+        }
+      }
+      throw error;
+    }
+  }
+
+  async writeFileStream(
+    path: string,
+    options: WriteFileStreamOptions = {},
+  ): Promise<WritableStream<Uint8Array>> {
+    const target = checkRemotePath(path);
+    const { signal } = options;
+    const { temp, writer } = await this.openTemp(target, checkMode(options.mode), "writeFileStream");
+    let settled = false;
+    let controller: WritableStreamDefaultController | undefined;
+    const discard = (): void => {
+      settled = true;
+      stopListening();
+      writer.abandon();
+      this.owedUnlinks.add(temp);
+    };
+    const stopListening = onAbort(signal, (error) => {
+      if (settled) return;
+      discard();
+      controller?.error(error);
+    });
+    return new WritableStream<Uint8Array>({
+      start: (c) => {
+        controller = c;
+        onStreamAbort(c, () => {
+          if (!settled) discard();
+        });
+      },
+      write: async (chunk) => {
+        if (!(chunk instanceof Uint8Array)) {
+          discard();
+          throw invalidArgument("writeFileStream chunks must be Uint8Arrays.");
+        }
+        try {
+          await writer.write(chunk);
+        } catch (error) {
+          if (!settled) discard();
+          throw error;
+        }
+      },
+      close: async () => {
+        try {
+          await writer.finish();
+          throwIfAborted(signal);
+          await this.replace(temp, target);
+          settled = true;
+          stopListening();
+        } catch (error) {
+          if (!settled) discard();
+          throw error;
+        }
+      },
+      abort: () => {
+        if (!settled) discard();
+      },
+    });
+  }
+
+  /**
+   * Opens a fresh temp file next to `target` for writing, after the checks `writeFile` makes: a
+   * directory there is `is_a_directory`, a replaced file keeps its mode, missing parents are
+   * created.
+   */
+  private async openTemp(
+    target: string,
+    givenMode: number | undefined,
+    operation: string,
+  ): Promise<{ temp: string; writer: TempWriter }> {
+    let mode = givenMode;
+    const existing = await this.lstatOrUndefined(target);
+    if (existing && isDirectoryMode(existing.mode)) {
+      throw new SandboxError("is_a_directory", `${operation}: ${target} is a directory.`, {
+        details: { path: target },
+      });
+    }
+    if (mode === undefined && existing && isRegularMode(existing.mode)) mode = existing.mode & 0o7777;
+    const temp = tempNameFor(target);
+    try {
+      return { temp, writer: await openTempWriter(this.session, temp, mode, operation) };
+    } catch (error) {
+      if (!isSandboxError(error, "not_found")) throw error;
+    }
+    await this.mkdirRecursive(posix.dirname(target));
+    return { temp, writer: await openTempWriter(this.session, temp, mode, operation) };
   }
 
   async stat(path: string): Promise<FileStat> {
@@ -213,13 +336,13 @@ export class SftpFiles {
     await this.removeTree(target, options?.force ?? false);
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string, _options?: FileOptions): Promise<void> {
     const source = checkRemotePath(from, "from");
     const target = checkRemotePath(to, "to");
     await this.replace(source, target);
   }
 
-  async uploadFile(localPath: string, remotePath: string): Promise<void> {
+  async uploadFile(localPath: string, remotePath: string, options: FileOptions = {}): Promise<void> {
     const local = checkLocalPath(localPath);
     const target = checkRemotePath(remotePath, "remotePath");
     const info = await statLocal(local).catch((error: NodeJS.ErrnoException) => {
@@ -232,6 +355,7 @@ export class SftpFiles {
       );
     });
     if (!info.isFile()) throw invalidArgument(`uploadFile: ${local} is not a regular file.`);
+    if (options.signal) return await this.uploadAbortable(local, target, info.mode & 0o777, options.signal);
     const temp = tempNameFor(target);
     const put = (): Promise<void> =>
       this.session.operation(
@@ -267,7 +391,44 @@ export class SftpFiles {
     }
   }
 
-  async downloadFile(remotePath: string, localPath: string): Promise<void> {
+  /**
+   * An upload that an abort stops midway: the local file streamed through a temp writer (fastPut
+   * cannot be stopped), its temp file removed, the old remote file kept.
+   */
+  private async uploadAbortable(
+    local: string,
+    target: string,
+    mode: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    throwIfAborted(signal);
+    const { temp, writer } = await this.openTemp(target, mode, "upload");
+    let renamed = false;
+    const stopListening = onAbort(signal, () => writer.abandon());
+    try {
+      for await (const chunk of createReadStream(local, { highWaterMark: CHUNK_BYTES })) {
+        throwIfAborted(signal);
+        await writer.write(chunk as Buffer);
+      }
+      await writer.finish();
+      throwIfAborted(signal);
+      await this.replace(temp, target);
+      renamed = true;
+    } catch (error) {
+      writer.abandon();
+      if (SandboxError.isInstance(error)) throw error;
+      throw new SandboxError(
+        "io_error",
+        `uploadFile: reading ${local} failed (${(error as NodeJS.ErrnoException).code ?? "error"}).`,
+        { details: { localPath: local } },
+      );
+    } finally {
+      stopListening();
+      if (!renamed) this.owedUnlinks.add(temp);
+    }
+  }
+
+  async downloadFile(remotePath: string, localPath: string, options: FileOptions = {}): Promise<void> {
     const source = checkRemotePath(remotePath, "remotePath");
     const local = checkLocalPath(localPath);
     const info = await this.stat(source);
@@ -297,6 +458,7 @@ export class SftpFiles {
           ),
         { idempotent: true, path: source },
       );
+      throwIfAborted(options.signal);
       await renameLocal(temp, local);
     } catch (error) {
       await rmLocal(temp, { force: true });

@@ -1,5 +1,6 @@
 import type { Stats } from "ssh2";
 import { isSandboxError, SandboxError } from "../errors.js";
+import { throwIfAborted } from "./file-abort.js";
 import { isDirectoryMode } from "./sftp-modes.js";
 import type { SftpScope } from "./sftp-session.js";
 import { sshUtils as utils } from "./ssh2-runtime.js";
@@ -30,7 +31,12 @@ export function tooLarge(path: string, maxBytes: number, size?: number): Sandbox
  * whose size says more fails before any read, one of unknown size (`/proc`, `/dev/zero`) once the
  * limit is passed.
  */
-export async function readWholeFile(scope: SftpScope, path: string, maxBytes: number): Promise<Buffer> {
+export async function readWholeFile(
+  scope: SftpScope,
+  path: string,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   const handle = await scope.call<Buffer>("open", (s, done) => s.open(path, "r", done), path);
   try {
     const attrs = await scope.call<Stats>("fstat", (s, done) => s.fstat(handle, done), path);
@@ -38,7 +44,7 @@ export async function readWholeFile(scope: SftpScope, path: string, maxBytes: nu
       throw new SandboxError("is_a_directory", `readFile: ${path} is a directory.`, { details: { path } });
     }
     if (attrs.size > maxBytes) throw tooLarge(path, maxBytes, attrs.size);
-    return await readAll(scope, handle, attrs.size, path, maxBytes);
+    return await readAll(scope, handle, attrs.size, path, maxBytes, signal);
   } finally {
     // Fire and forget: the bytes are read; a close that fails (session gone) frees nothing more.
     scope.call("close", (s, done) => s.close(handle, done), path).catch(() => {});
@@ -51,13 +57,18 @@ async function readAll(
   size: number,
   path: string,
   maxBytes: number,
+  signal: AbortSignal | undefined,
 ): Promise<Buffer> {
+  // Checked before each request: an aborted read stops asking the server for more.
   const readAt = (buffer: Buffer, offset: number, length: number, position: number): Promise<number> =>
-    scope
-      .call<number>(
-        "read",
-        (s, done) => s.read(handle, buffer, offset, length, position, (error, bytes) => done(error, bytes)),
-        path,
+    Promise.resolve()
+      .then(() => throwIfAborted(signal))
+      .then(() =>
+        scope.call<number>(
+          "read",
+          (s, done) => s.read(handle, buffer, offset, length, position, (error, bytes) => done(error, bytes)),
+          path,
+        ),
       )
       .catch((error: unknown) => {
         if (isSandboxError(error) && error.details.sftpStatus === STATUS_CODE.EOF) return 0;

@@ -7,12 +7,12 @@ import {
   expectSandboxError,
   hasAsyncssh,
   remainingProcesses,
-  type SshdServer,
   startAsyncsshServer,
   startSshd,
+  useScratchSandbox,
 } from "@exedev-sandbox/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectSandbox, type SshSandbox } from "../index.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { connectSandbox } from "../index.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "exedev-sftp-servers-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -85,92 +85,88 @@ describeWithSshd("SFTP on servers that do not cooperate (OpenSSH variants)", () 
 });
 
 describeWithSshd("SFTP paths and sizes against OpenSSH", () => {
-  let server: SshdServer;
-  let sandbox: SshSandbox;
-  let base: string;
-  beforeAll(async () => {
-    server = await startSshd();
-    sandbox = await connectSandbox({ ...server.connectOptions(), transport: "channels" });
-    base = `${sandbox.homeDir}/sftp-paths-${randomBytes(3).toString("hex")}`;
-    await sandbox.mkdir(base, { recursive: true });
-  });
-  afterAll(async () => {
-    await sandbox?.exec(`rm -rf '${base}'`).catch(() => {});
-    await sandbox?.close();
-    await server?.stop();
+  const vm = useScratchSandbox({
+    prefix: "sftp-paths",
+    connect: { transport: "channels" },
+    connectWith: connectSandbox,
   });
 
   it("means by `..` what the machine means: link/.. is the link target's parent", async () => {
     // ly -> x/y, and a chain: lz -> ly2 -> x/y/z
-    await sandbox.exec(
-      `cd '${base}' && mkdir -p x/y/z && echo base > victim && echo x > x/victim && ln -s x/y ly && ln -s x/y/z ly2 && ln -s ly2 lz`,
+    await vm.sandbox.exec(
+      `cd '${vm.dir}' && mkdir -p x/y/z && echo base > victim && echo x > x/victim && ln -s x/y ly && ln -s x/y/z ly2 && ln -s ly2 lz`,
     );
-    const shell = (await sandbox.exec(`cat '${base}/ly/../victim'`)).stdout;
+    const shell = (await vm.sandbox.exec(`cat '${vm.dir}/ly/../victim'`)).stdout;
     expect(shell).toBe("x\n"); // what the VM's shell means
-    expect(await sandbox.readFile(`${base}/ly/../victim`)).toBe("x\n");
+    expect(await vm.sandbox.readFile(`${vm.dir}/ly/../victim`)).toBe("x\n");
     // Through two links: lz/.. is x/y, so lz/../../victim is x/victim.
-    expect(await sandbox.readFile(`${base}/lz/../../victim`)).toBe("x\n");
-    await sandbox.writeFile(`${base}/lz/../written`, "w");
-    expect((await sandbox.exec(`cat '${base}/x/y/written'`)).stdout).toBe("w");
-    expect(await sandbox.exists(`${base}/written`)).toBe(false);
-    await sandbox.rm(`${base}/ly/../victim`);
-    expect((await sandbox.exec(`cat '${base}/victim'; test -e '${base}/x/victim' || echo gone`)).stdout).toBe(
-      "base\ngone\n",
-    );
-    const listed = (await sandbox.readdir(`${base}/ly/..`)).map((entry) => entry.name);
+    expect(await vm.sandbox.readFile(`${vm.dir}/lz/../../victim`)).toBe("x\n");
+    await vm.sandbox.writeFile(`${vm.dir}/lz/../written`, "w");
+    expect((await vm.sandbox.exec(`cat '${vm.dir}/x/y/written'`)).stdout).toBe("w");
+    expect(await vm.sandbox.exists(`${vm.dir}/written`)).toBe(false);
+    await vm.sandbox.rm(`${vm.dir}/ly/../victim`);
+    expect(
+      (await vm.sandbox.exec(`cat '${vm.dir}/victim'; test -e '${vm.dir}/x/victim' || echo gone`)).stdout,
+    ).toBe("base\ngone\n");
+    const listed = (await vm.sandbox.readdir(`${vm.dir}/ly/..`)).map((entry) => entry.name);
     expect(listed).toEqual(["y"]);
   });
 
   it("keeps rm's refusals meaningful through `..` and links", async () => {
-    const home = sandbox.homeDir;
-    const name = base.slice(home.length + 1);
-    await sandbox.exec(`cd '${base}' && mkdir -p deep/er && ln -s '${home}' homelink && ln -s / rootlink`);
-    await expectSandboxError(sandbox.rm(`${base}/..`, { recursive: true }), "invalid_argument");
-    await expectSandboxError(sandbox.rm(`${base}/deep/er/../../..`, { recursive: true }), "invalid_argument");
-    await expectSandboxError(sandbox.rm(`${base}/homelink/.`, { recursive: true }), "invalid_argument");
-    await expectSandboxError(sandbox.rm(`${base}/rootlink/..`, { recursive: true }), "invalid_argument");
-    await expectSandboxError(sandbox.rm(`${home}/${name}/../`, { recursive: true }), "invalid_argument");
+    const home = vm.sandbox.homeDir;
+    const name = vm.dir.slice(home.length + 1);
+    await vm.sandbox.exec(
+      `cd '${vm.dir}' && mkdir -p deep/er && ln -s '${home}' homelink && ln -s / rootlink`,
+    );
+    await expectSandboxError(vm.sandbox.rm(`${vm.dir}/..`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(
+      vm.sandbox.rm(`${vm.dir}/deep/er/../../..`, { recursive: true }),
+      "invalid_argument",
+    );
+    await expectSandboxError(vm.sandbox.rm(`${vm.dir}/homelink/.`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(vm.sandbox.rm(`${vm.dir}/rootlink/..`, { recursive: true }), "invalid_argument");
+    await expectSandboxError(vm.sandbox.rm(`${home}/${name}/../`, { recursive: true }), "invalid_argument");
     // The links themselves can go: rm acts on a link, not on what it points to.
-    await sandbox.rm(`${base}/homelink`);
-    await sandbox.rm(`${base}/rootlink`);
-    expect(await sandbox.exists(`${home}/${name}/deep/er`)).toBe(true);
+    await vm.sandbox.rm(`${vm.dir}/homelink`);
+    await vm.sandbox.rm(`${vm.dir}/rootlink`);
+    expect(await vm.sandbox.exists(`${home}/${name}/deep/er`)).toBe(true);
   });
 
   it("rejects unpaired surrogates in paths as invalid_argument before any I/O", async () => {
-    for (const bad of [`${base}/a\uD800b`, `${base}/\uDC00`, `${base}/end\uD83D`]) {
-      await expectSandboxError(sandbox.writeFile(bad, "x"), "invalid_argument");
-      await expectSandboxError(sandbox.readFile(bad), "invalid_argument");
-      await expectSandboxError(sandbox.rm(bad, { force: true }), "invalid_argument");
+    for (const bad of [`${vm.dir}/a\uD800b`, `${vm.dir}/\uDC00`, `${vm.dir}/end\uD83D`]) {
+      await expectSandboxError(vm.sandbox.writeFile(bad, "x"), "invalid_argument");
+      await expectSandboxError(vm.sandbox.readFile(bad), "invalid_argument");
+      await expectSandboxError(vm.sandbox.rm(bad, { force: true }), "invalid_argument");
     }
-    expect(await sandbox.readdir(base)).toEqual(
+    expect(await vm.sandbox.readdir(vm.dir)).toEqual(
       expect.not.arrayContaining([expect.objectContaining({ name: expect.stringContaining("\uFFFD") })]),
     );
     // A real pair is fine.
-    await sandbox.writeFile(`${base}/emoji-\uD83D\uDE00`, "ok");
-    expect(await sandbox.readFile(`${base}/emoji-😀`)).toBe("ok");
+    await vm.sandbox.writeFile(`${vm.dir}/emoji-\uD83D\uDE00`, "ok");
+    expect(await vm.sandbox.readFile(`${vm.dir}/emoji-😀`)).toBe("ok");
   });
 
   it("caps reads: /dev/zero and a 100 GiB sparse file fail too_large, fast, with the limit in details", async () => {
-    const zero = await elapsed(sandbox.readFileBuffer("/dev/zero", { maxBytes: 8 * 1024 * 1024 }));
+    const zero = await elapsed(vm.sandbox.readFileBuffer("/dev/zero", { maxBytes: 8 * 1024 * 1024 }));
     expect((zero.error as { code?: string }).code, String(zero.error)).toBe("too_large");
     expect((zero.error as { details: Record<string, unknown> }).details.maxBytes).toBe(8 * 1024 * 1024);
-    const zeroDefault = await elapsed(sandbox.readFile("/dev/zero"));
+    const zeroDefault = await elapsed(vm.sandbox.readFile("/dev/zero"));
     expect((zeroDefault.error as { code?: string }).code).toBe("too_large");
     expect((zeroDefault.error as { details: Record<string, unknown> }).details.maxBytes).toBe(
       64 * 1024 * 1024,
     );
     expect(zeroDefault.ms).toBeLessThan(20_000);
-    await sandbox.exec(`truncate -s 100G '${base}/sparse'`);
-    const sparse = await elapsed(sandbox.readFileBuffer(`${base}/sparse`));
+    await vm.sandbox.exec(`truncate -s 100G '${vm.dir}/sparse'`);
+    const sparse = await elapsed(vm.sandbox.readFileBuffer(`${vm.dir}/sparse`));
     expect((sparse.error as { code?: string }).code, String(sparse.error)).toBe("too_large");
     expect((sparse.error as { details: Record<string, unknown> }).details.size).toBe(100 * 1024 ** 3);
     expect(sparse.ms).toBeLessThan(2000);
     // At the limit is fine; one byte over is not.
-    await sandbox.writeFile(`${base}/ten`, "0123456789");
-    expect(await sandbox.readFile(`${base}/ten`, { maxBytes: 10 })).toBe("0123456789");
-    await expectSandboxError(sandbox.readFile(`${base}/ten`, { maxBytes: 9 }), "too_large");
-    await expectSandboxError(sandbox.readFile(`${base}/ten`, { maxBytes: -1 }), "invalid_argument");
-    await expectSandboxError(sandbox.readFile(`${base}/ten`, { maxBytes: 1.5 }), "invalid_argument");
+    await vm.sandbox.writeFile(`${vm.dir}/ten`, "0123456789");
+    expect(await vm.sandbox.readFile(`${vm.dir}/ten`, { maxBytes: 10 })).toBe("0123456789");
+    await expectSandboxError(vm.sandbox.readFile(`${vm.dir}/ten`, { maxBytes: 9 }), "too_large");
+    await expectSandboxError(vm.sandbox.readFile(`${vm.dir}/ten`, { maxBytes: -1 }), "invalid_argument");
+    await expectSandboxError(vm.sandbox.readFile(`${vm.dir}/ten`, { maxBytes: 1.5 }), "invalid_argument");
   });
 });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
+import { throwIfAborted } from "./file-abort.js";
 import { CHUNK_BYTES, PIPELINE_DEPTH } from "./sftp-read.js";
 import type { SftpScope } from "./sftp-session.js";
 
@@ -34,6 +35,7 @@ export async function writeTempFile(
   temp: string,
   bytes: Buffer,
   mode: number | undefined,
+  signal?: AbortSignal,
 ): Promise<void> {
   const handle = await scope.call<Buffer>(
     "open",
@@ -43,14 +45,16 @@ export async function writeTempFile(
   try {
     const offsets: number[] = [];
     for (let offset = 0; offset < bytes.length; offset += CHUNK_BYTES) offsets.push(offset);
-    await forEachLimited(offsets, PIPELINE_DEPTH, (offset) =>
-      scope.call(
+    await forEachLimited(offsets, PIPELINE_DEPTH, (offset) => {
+      // An aborted write stops sending; the caller removes the temp file.
+      throwIfAborted(signal);
+      return scope.call(
         "write",
         (s, done) =>
           s.write(handle, bytes, offset, Math.min(CHUNK_BYTES, bytes.length - offset), offset, done),
         temp,
-      ),
-    );
+      );
+    });
     // The server's umask applied at open; set the mode exactly.
     if (mode !== undefined) await scope.call("fchmod", (s, done) => s.fchmod(handle, mode, done), temp);
   } catch (error) {

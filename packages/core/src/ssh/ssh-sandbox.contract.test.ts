@@ -35,6 +35,8 @@ for (const { who, username } of logins) {
         },
         reference: async () => connectSandbox({ ...(await sshd()).connectOptions(), transport: "channels" }),
         faults: { dropConnections: () => drop?.(), sftpIdleCloseMs: SFTP_IDLE_CLOSE_MS },
+        // 200 concurrent processes once per transport, not on every server and login.
+        heavyProcessCases: username === undefined,
       });
     });
   }

@@ -1,7 +1,12 @@
 import { bashTool } from "./bash-tool.js";
 import { editFileTool } from "./edit-file-tool.js";
 import { listFilesTool } from "./list-files-tool.js";
+import { listProcessesTool } from "./list-processes-tool.js";
+import { previewUrlTool } from "./preview-url-tool.js";
+import { processOutputTool } from "./process-output-tool.js";
 import { readFileTool } from "./read-file-tool.js";
+import { startProcessTool } from "./start-process-tool.js";
+import { stopProcessTool } from "./stop-process-tool.js";
 import type { ToolSpec } from "./tool-spec.js";
 import { writeFileTool } from "./write-file-tool.js";
 
@@ -15,7 +20,22 @@ export const toolSpecs: readonly AnyToolSpec[] = [
   writeFileTool,
   editFileTool,
   listFilesTool,
+  startProcessTool,
+  processOutputTool,
+  stopProcessTool,
+  listProcessesTool,
+  previewUrlTool,
 ];
 
 /** The canonical tool names. */
-export type ToolName = "bash" | "readFile" | "writeFile" | "editFile" | "listFiles";
+export type ToolName =
+  | "bash"
+  | "readFile"
+  | "writeFile"
+  | "editFile"
+  | "listFiles"
+  | "startProcess"
+  | "processOutput"
+  | "stopProcess"
+  | "listProcesses"
+  | "previewUrl";

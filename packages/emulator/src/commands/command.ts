@@ -12,6 +12,8 @@ export interface CommandResult {
 export interface GatewayHandle {
   host: string;
   port: number;
+  /** Port of the HTTP proxy that serves the VMs' URLs (`http://<vm>.localhost:<port>/`). */
+  httpProxyPort: number;
   /** Drops every SSH connection to a VM, as its shutdown would. */
   disconnect(vm: string): void;
 }

@@ -46,6 +46,8 @@ export const cpCommand: CommandDefinition = {
       diskBytes: parseSize(flags.string("disk"), "disk") ?? source.diskBytes,
       env: { ...source.env },
       createdAt: new Date().toISOString(),
+      // exe.dev copies the proxy route (port, public or private), not the email shares or links.
+      ...(source.share ? { share: { ...source.share, users: [], links: [] } } : {}),
     };
     const target = context.store.workspace(name);
     context.pendingNames.add(name);

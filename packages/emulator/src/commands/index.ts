@@ -13,9 +13,13 @@ import { lsCommand } from "./ls.js";
 import { newCommand } from "./new.js";
 import { restartCommand } from "./restart.js";
 import { rmCommand } from "./rm.js";
+import { shareCommands } from "./share.js";
 
 // Groups have no handler of their own; `help` lists their subcommands.
-const GROUPS: Readonly<Record<string, string>> = { "ssh-key": "Manage SSH keys" };
+const GROUPS: Readonly<Record<string, string>> = {
+  "ssh-key": "Manage SSH keys",
+  share: "Share HTTPS VM access",
+};
 
 function details(command: CommandDefinition): Record<string, unknown> {
   return {
@@ -53,6 +57,7 @@ const COMMANDS: readonly CommandDefinition[] = [
   restartCommand,
   whoamiCommand,
   sshKeyListCommand,
+  ...shareCommands,
 ];
 
 /** The canonical names of every command, e.g. for a token that may run them all. */

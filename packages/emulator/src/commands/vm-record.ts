@@ -1,14 +1,20 @@
-import type { VmRecord } from "../state-store.js";
+import type { ShareRecord, VmRecord } from "../state-store.js";
 import type { GatewayHandle } from "./command.js";
 
-/**
- * The port a VM's "HTTPS URL" points at: exeuntu's proxy port. The emulator has no proxy; a
- * VM's processes are local processes, so whatever listens on this port is reached directly.
- */
+/** The proxy port of a VM nobody has set one for: exeuntu's. */
 export const PROXY_PORT = 8000;
 
-function urlHost(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
+/** A VM's proxy route and shares, with exe.dev's defaults (private, port 8000, nobody). */
+export function shareOf(vm: VmRecord): ShareRecord {
+  return vm.share ?? { port: PROXY_PORT, public: false, users: [], links: [] };
+}
+
+/**
+ * A VM's main URL on the emulator's HTTP proxy: `http://<vm>.localhost:<proxy port>/` (browsers
+ * and curl resolve `*.localhost` to loopback). Other ports are `http://<port>.<vm>.localhost:…/`.
+ */
+export function vmHttpsUrl(vm: VmRecord, gateway: GatewayHandle): string {
+  return `http://${vm.name}.localhost:${gateway.httpProxyPort}/`;
 }
 
 function sshFields(vm: VmRecord, gateway: GatewayHandle) {
@@ -29,8 +35,8 @@ export function describeNewVm(vm: VmRecord, gateway: GatewayHandle): Record<stri
     tags: vm.tags,
     ssh_command: `ssh -p ${gateway.port} ${ssh.ssh_dest}`,
     ...ssh,
-    https_url: `http://${urlHost(gateway.host)}:${PROXY_PORT}`,
-    proxy_port: PROXY_PORT,
+    https_url: vmHttpsUrl(vm, gateway),
+    proxy_port: shareOf(vm).port,
   };
 }
 
@@ -42,7 +48,7 @@ export function describeListedVm(vm: VmRecord, gateway: GatewayHandle): Record<s
     status: "running",
     region: "local",
     region_display: "Local emulator",
-    https_url: `http://${urlHost(gateway.host)}:${PROXY_PORT}`,
+    https_url: vmHttpsUrl(vm, gateway),
     ...(vm.image === "exeuntu" ? {} : { image: vm.image }),
     ...(vm.tags.length > 0 ? { tags: vm.tags } : {}),
     ...(vm.comment ? { comment: vm.comment } : {}),
