@@ -292,8 +292,13 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   };
 
   const stopListening = async (): Promise<void> => {
-    signalAll(connectionPids(), "SIGKILL");
+    // The listener goes first: killed connections make their clients reconnect at once, and a
+    // listener still alive then accepts them and forks a session this stop would never kill
+    // (a "restarted" server that answered in 13 ms). Then every connection, old or just forked,
+    // by ancestry and by port.
+    const before = connectionPids();
     await endChild(child);
+    signalAll([...new Set([...before, ...connectionPids()])], "SIGKILL");
   };
   const start = async (): Promise<void> => {
     if (!hasExited(child)) return;
