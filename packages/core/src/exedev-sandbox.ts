@@ -12,14 +12,24 @@ import { createExeDevShares } from "./reach/exe-dev-shares.js";
 import { createVmFetch, type VmSigningKey } from "./reach/vm-fetch.js";
 import { resolveSigningKey } from "./reach/vm-signing-key.js";
 import { vmUrl } from "./reach/vm-url.js";
-import type { ExeDevReach, ExeDevShares, SandboxFetchInit } from "./reach.js";
+import type {
+  ExeDevReach,
+  ExeDevShares,
+  ExposedPort,
+  ExposeLocalPortOptions,
+  ForwardPortOptions,
+  PortForward,
+  PortForwarding,
+  SandboxFetchInit,
+} from "./reach.js";
 import type { Sandbox } from "./sandbox.js";
 import {
   type ConnectOptions,
   type ResolvedConnectOptions,
   resolveConnectOptions,
 } from "./ssh/connect-options.js";
-import { SshSandbox } from "./ssh/ssh-sandbox.js";
+import { PortForwards } from "./ssh/port-forwards.js";
+import { connectionLinkOf, SshSandbox } from "./ssh/ssh-sandbox.js";
 import { checkDurationMs } from "./validate.js";
 
 /** How long a new or cloned VM is given to accept SSH and answer the readiness probe. */
@@ -56,7 +66,7 @@ export interface RestartOptions {
 }
 
 /** A {@link Sandbox} on an exe.dev VM, with the VM's record and a lifecycle. */
-export interface ExeDevSandbox extends Sandbox, ExeDevReach {
+export interface ExeDevSandbox extends Sandbox, ExeDevReach, PortForwarding {
   /** The VM's record as the API returned it (or as built from `vm`). */
   readonly vm: VmInfo;
   /** Whether this sandbox created (or cloned) the VM. */
@@ -187,6 +197,7 @@ class ExeDevSshSandbox implements ExeDevSandbox {
   #proxyPort: number | undefined;
   readonly #fetch: (port: number, path: string, init?: SandboxFetchInit) => Promise<Response>;
   readonly shares: ExeDevShares;
+  readonly #forwards: PortForwards;
 
   constructor(init: {
     current: SshSandbox;
@@ -209,6 +220,12 @@ class ExeDevSshSandbox implements ExeDevSandbox {
       url: (port) => this.url(port),
       signingKey: init.signingKey,
     });
+    // Local forwards ask for the live connection per carried connection, so they keep working
+    // across restart(); remote forwards belong to one connection (see exposeLocalPort).
+    this.#forwards = new PortForwards({
+      client: (signal) => this.#use((sandbox) => connectionLinkOf(sandbox).client(signal)),
+      hold: () => connectionLinkOf(this.#current).hold(),
+    });
     this.shares = createExeDevShares(init.api, init.vm.name, (port) => {
       this.#proxyPort = port;
     });
@@ -221,6 +238,16 @@ class ExeDevSshSandbox implements ExeDevSandbox {
   fetch(port: number, path: string, init?: SandboxFetchInit): Promise<Response> {
     if (this.#closed) return Promise.reject(closedError());
     return this.#fetch(port, path, init);
+  }
+
+  forwardPort(remotePort: number, options?: ForwardPortOptions): Promise<PortForward> {
+    if (this.#closed) return Promise.reject(closedError());
+    return this.#forwards.forwardPort(remotePort, options);
+  }
+
+  /** Closed by `restart()` (the server forgets remote forwards with the connection): expose it again after one. */
+  exposeLocalPort(localPort: number, options?: ExposeLocalPortOptions): Promise<ExposedPort> {
+    return this.#use((sandbox) => sandbox.exposeLocalPort(localPort, options));
   }
 
   /** How commands and files travel: `"agent"` or `"channels"` (see `ConnectOptions.transport`). */
@@ -386,6 +413,7 @@ class ExeDevSshSandbox implements ExeDevSandbox {
   async close(): Promise<void> {
     this.#closed = true;
     this.#closing.abort();
+    await this.#forwards.close();
     await this.#current.close();
   }
 

@@ -5,6 +5,7 @@ import ssh2, { type AuthContext, type Connection } from "ssh2";
 import type { FaultState } from "./faults.js";
 import type { ProcessRunner } from "./process-runner.js";
 import { fixServerSigAlgs } from "./server-sig-algs.js";
+import { serveForwarding } from "./ssh-forwarding.js";
 import { serveSession } from "./ssh-session.js";
 import type { StateStore } from "./state-store.js";
 
@@ -115,6 +116,7 @@ export class SshGateway {
     });
     connection.on("ready", () => {
       if (!vm || !socket) return;
+      serveForwarding(connection);
       const name = vm;
       let sockets = this.socketsByVm.get(name);
       if (!sockets) {

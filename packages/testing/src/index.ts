@@ -43,6 +43,12 @@ export {
   startLobbyServer,
 } from "./lobby-server.ts";
 export { type LobbyArgs, parseLobbyArgs, splitLobbyWords } from "./lobby-words.ts";
+export {
+  definePortForwardContract,
+  type ForwardingSandbox,
+  freePort,
+  type PortForwardContractOptions,
+} from "./port-forward-contract.ts";
 export { defineProcessContract, type ProcessContractContext } from "./process-contract.ts";
 export { remainingProcesses } from "./remote-processes.ts";
 export {

@@ -471,7 +471,7 @@ async function connectWithRetry(
   }
 }
 
-function closedError(): SandboxError {
+export function closedError(): SandboxError {
   return new SandboxError("closed", "The sandbox was closed; create a new one to continue.", {
     retryable: false,
   });

@@ -13,6 +13,13 @@ import {
 } from "../process/spawn-process.js";
 import { waitForOutput, waitForPort } from "../process/wait-for.js";
 import type {
+  ExposedPort,
+  ExposeLocalPortOptions,
+  ForwardPortOptions,
+  PortForward,
+  PortForwarding,
+} from "../reach.js";
+import type {
   DirEntry,
   DirectoryTransferOptions,
   DirectoryTransferResult,
@@ -48,8 +55,10 @@ import {
 import { SshConnection } from "./connection.js";
 import { type ExecContext, runExec } from "./exec.js";
 import { abortable, signalOf } from "./file-abort.js";
+import { type ForwardingLink, forwardingLinkOf } from "./forwarding-link.js";
 import { heldReadable, heldWritable } from "./held-streams.js";
 import { OutputCollector } from "./output.js";
+import { PortForwards } from "./port-forwards.js";
 import { ProcessKiller } from "./process-killer.js";
 import { commandLineLimitFor, MAX_COMMAND_LINE_BYTES } from "./remote-command.js";
 import { serverSoftwareOf, workChannelCapFor } from "./server-software.js";
@@ -63,6 +72,9 @@ import { openTerminal } from "./terminal.js";
  */
 export let execContextOf: (sandbox: SshSandbox) => ExecContext;
 
+/** The sandbox's SSH connection as port forwards use it (exe.dev's forwards outlive a restart). */
+export let connectionLinkOf: (sandbox: SshSandbox) => ForwardingLink;
+
 /** How long `close()` waits for the kills of what its shell sessions run. */
 const CLOSE_KILL_WAIT_MS = 3_000;
 
@@ -74,7 +86,7 @@ const CLOSE_KILL_WAIT_MS = 3_000;
  *
  * The package exports this as a type only: get an instance from {@link connectSandbox}.
  */
-export class SshSandbox implements Sandbox {
+export class SshSandbox implements Sandbox, PortForwarding {
   /** The options it connected with (defaults applied; no key material). */
   readonly host: string;
   readonly port: number;
@@ -99,6 +111,7 @@ export class SshSandbox implements Sandbox {
   readonly #newConnection: () => SshConnection;
   /** Terminals' own connections, closed with the sandbox. */
   readonly #terminalConnections = new Set<SshConnection>();
+  readonly #forwards: PortForwards;
 
   /** Use {@link connectSandbox}; the constructor does no I/O. */
   constructor(options: ResolvedConnectOptions) {
@@ -121,6 +134,7 @@ export class SshSandbox implements Sandbox {
     this.#agentFiles = new AgentFiles(this.#agent, this.#connection, () => this.#home);
     this.#killer.useAgent((command) => runKillOnAgent(this.#agent, command));
     this.#processes = new ProcessHost(() => this.#execContext());
+    this.#forwards = new PortForwards(forwardingLinkOf(this.#connection));
   }
 
   /** How commands and files travel now: `"agent"` or `"channels"` (see `ConnectOptions.transport`). */
@@ -197,6 +211,7 @@ export class SshSandbox implements Sandbox {
 
   static {
     execContextOf = (sandbox) => sandbox.#execContext();
+    connectionLinkOf = (sandbox) => forwardingLinkOf(sandbox.#connection);
   }
 
   spawn(command: string, options?: SpawnOptions): Promise<SandboxProcess> {
@@ -253,6 +268,14 @@ export class SshSandbox implements Sandbox {
       void shell.ended.then(() => this.#shells.delete(shell));
       return shell;
     });
+  }
+
+  forwardPort(remotePort: number, options?: ForwardPortOptions): Promise<PortForward> {
+    return this.#forwards.forwardPort(remotePort, options);
+  }
+
+  exposeLocalPort(localPort: number, options?: ExposeLocalPortOptions): Promise<ExposedPort> {
+    return this.#forwards.exposeLocalPort(localPort, options);
   }
 
   readFile(path: string, options?: ReadFileOptions): Promise<string> {
@@ -451,6 +474,7 @@ export class SshSandbox implements Sandbox {
         ]);
         clearTimeout(timer);
       }
+      await this.#forwards.close();
       this.#agent.close();
       this.#sftp.close();
       this.#connection.close();
