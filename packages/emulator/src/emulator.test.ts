@@ -63,6 +63,9 @@ describe("startEmulator", () => {
         expect.objectContaining({ code: "invalid_argument" }),
       );
       expect(() => emulator.faults.setMaxSessionsPerConnection(1.5)).toThrow();
+      expect(() => emulator.faults.setCommandDeadlineMs(0)).toThrow(
+        expect.objectContaining({ code: "invalid_argument" }),
+      );
       expect(() => emulator.faults.failNextApiCalls(1, 42)).toThrow();
       expect(() => emulator.faults.failNextApiCalls(-1, 500)).toThrow();
       emulator.faults.failNextApiCalls(0, 500);

@@ -34,6 +34,12 @@ export interface EmulatorFaults {
    * @default undefined (none)
    */
   failNextApiCalls?: { count: number; status: number };
+  /**
+   * The deadline of each `POST /exec` command, in ms. Past it a lobby command answers 504, and
+   * `ssh <vm> …` has its process group killed and its response ended without the exit trailer.
+   * @default 30000 (exe.dev's)
+   */
+  commandDeadlineMs?: number;
 }
 
 /** Options for {@link startEmulator}. */
@@ -80,6 +86,8 @@ export interface EmulatorFaultControls {
   setSftpIdleCloseMs(ms: number | undefined): void;
   /** Refuses session channels past `count` per connection from now on; `undefined` restores OpenSSH's 10. */
   setMaxSessionsPerConnection(count: number | undefined): void;
+  /** Sets the deadline of each `/exec` command (ms) from now on; `undefined` restores exe.dev's 30 000. */
+  setCommandDeadlineMs(ms: number | undefined): void;
   /** Answers the next `count` API calls with `status`. */
   failNextApiCalls(count: number, status: number): void;
 }
@@ -166,6 +174,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const faults = new FaultState();
   faults.sftpIdleCloseMs = options.faults?.sftpIdleCloseMs;
   faults.maxSessionsPerConnection = options.faults?.maxSessionsPerConnection;
+  faults.commandDeadlineMs = options.faults?.commandDeadlineMs;
   if (options.faults?.failNextApiCalls) {
     faults.failNextApiCalls(options.faults.failNextApiCalls.count, options.faults.failNextApiCalls.status);
   }
@@ -228,6 +237,9 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       },
       setMaxSessionsPerConnection: (count) => {
         faults.maxSessionsPerConnection = count;
+      },
+      setCommandDeadlineMs: (ms) => {
+        faults.commandDeadlineMs = ms;
       },
       failNextApiCalls: (count, status) => faults.failNextApiCalls(count, status),
     },

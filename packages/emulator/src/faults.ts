@@ -11,6 +11,9 @@ function checkCount(value: number | undefined, what: string, minimum: number): n
 /** sshd's default `MaxSessions`. */
 export const OPENSSH_MAX_SESSIONS = 10;
 
+/** exe.dev runs each `/exec` command under a 30-second deadline. */
+export const COMMAND_DEADLINE_MS = 30_000;
+
 /**
  * The faults in force. The SSH gateway and the HTTP API read them on every use, so changing
  * one takes effect at once (for SFTP idle closing: within a fraction of the idle time).
@@ -19,6 +22,16 @@ export class FaultState {
   private idleCloseMs: number | undefined;
   private maxSessions: number = OPENSSH_MAX_SESSIONS;
   private failures: { count: number; status: number } | undefined;
+  private deadlineMs: number = COMMAND_DEADLINE_MS;
+
+  /** The deadline of each `/exec` command (ms); undefined sets exe.dev's 30 000. */
+  get commandDeadlineMs(): number {
+    return this.deadlineMs;
+  }
+
+  set commandDeadlineMs(ms: number | undefined) {
+    this.deadlineMs = checkCount(ms, "commandDeadlineMs", 1) ?? COMMAND_DEADLINE_MS;
+  }
 
   /** Close SFTP sessions idle this long (ms); undefined: never. */
   get sftpIdleCloseMs(): number | undefined {

@@ -368,6 +368,7 @@ describe("POST /exec", () => {
         "whoami",
         "ssh-key",
         "share",
+        "ssh",
       ]);
       expect(commands.find((command) => command.name === "ssh-key")?.subcommands).toEqual([
         { name: "list", description: "List SSH keys" },

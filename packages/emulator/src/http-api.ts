@@ -7,13 +7,12 @@ import { FlagError } from "./flags.js";
 import { CommandSyntaxError, splitCommandLine } from "./lexer.js";
 import type { ProcessRunner } from "./process-runner.js";
 import { RateLimiter } from "./rate-limiter.js";
+import { parseSshArgs, type SshTarget, SshUsageError, sshAllowed, streamSshExec } from "./ssh-exec.js";
 import type { StateStore } from "./state-store.js";
 import { authenticate, bearerToken } from "./token-auth.js";
 
 /** Bodies larger than this get 413, as on exe.dev. */
 const MAX_BODY_BYTES = 65_536;
-/** exe.dev runs each command under a 30-second deadline. */
-const COMMAND_DEADLINE_MS = 30_000;
 
 /** What the HTTP API works on. */
 export interface HttpApiOptions {
@@ -130,6 +129,27 @@ export function createHttpApi(options: HttpApiOptions): Server {
     }
     const resolved = resolveCommand(words);
     if (!resolved) return send(response, 404, error(`unknown command ${JSON.stringify(words[0] ?? "")}`));
+    if (resolved.command.name === "ssh" && resolved.args[0] !== "--help") {
+      let target: SshTarget | SshUsageError;
+      try {
+        target = parseSshArgs(resolved.args);
+      } catch (failure) {
+        if (!(failure instanceof SshUsageError)) throw failure;
+        target = failure;
+      }
+      if (!sshAllowed(caller.cmds, target instanceof SshUsageError ? undefined : target.vm)) {
+        return send(response, 403, error("command not allowed by token permissions"));
+      }
+      if (target instanceof SshUsageError) return send(response, 422, error(target.message));
+      if (!store.vm(target.vm))
+        return send(response, 422, error(`vm ${JSON.stringify(target.vm)} not found`));
+      return streamSshExec(request, response, {
+        store,
+        processes: options.processes,
+        target,
+        deadlineMs: faults.commandDeadlineMs,
+      });
+    }
     if (!caller.cmds.includes(resolved.command.name)) {
       return send(response, 403, error("command not allowed by token permissions"));
     }
@@ -146,7 +166,7 @@ export function createHttpApi(options: HttpApiOptions): Server {
         (result) => ({ result }),
         (failure: unknown) => ({ failure }),
       ),
-      COMMAND_DEADLINE_MS,
+      faults.commandDeadlineMs,
     );
     if (outcome === "timeout") return send(response, 504, error("command timed out"));
     if ("result" in outcome) return send(response, outcome.result.status, outcome.result.lines);

@@ -14,6 +14,7 @@ import { newCommand } from "./new.js";
 import { restartCommand } from "./restart.js";
 import { rmCommand } from "./rm.js";
 import { shareCommands } from "./share.js";
+import { sshCommand } from "./ssh.js";
 
 // Groups have no handler of their own; `help` lists their subcommands.
 const GROUPS: Readonly<Record<string, string>> = {
@@ -58,6 +59,7 @@ const COMMANDS: readonly CommandDefinition[] = [
   whoamiCommand,
   sshKeyListCommand,
   ...shareCommands,
+  sshCommand,
 ];
 
 /** The canonical names of every command, e.g. for a token that may run them all. */
