@@ -145,7 +145,7 @@ try {
   // Reaching it from here: the VM's port through exe.dev's proxy (the emulator's on loopback),
   // with a VM token minted locally; private ports answer 401 to anyone without one.
   await step(
-    "proxy: a server on a VM port, reached with sandbox.fetch (VM token) and refused without one",
+    "proxy and forwardPort: a server on a VM port, reached with sandbox.fetch (VM token), refused without one, and on a local port over SSH",
     async () => {
       await sandbox.writeFile(`${work}/site/index.html`, "hello through the proxy\n");
       let server;
@@ -191,6 +191,18 @@ try {
           if (anonymous !== 401)
             throw new Error(`without a VM token the proxy answered ${anonymous}, not 401`);
           show(`without a valid VM token → ${anonymous}`);
+        }
+        // The same server on a local port, carried over the SSH connection: what a local
+        // browser or Playwright opens without making the VM's port public.
+        const forward = await sandbox.forwardPort(webPort);
+        try {
+          const local = await fetch(`${forward.url}index.html`);
+          const text = await local.text();
+          if (local.status !== 200 || !text.includes("hello through the proxy"))
+            throw new Error(`through forwardPort the server answered ${local.status}`);
+          show(`forwardPort: ${forward.url}index.html → ${local.status} ${text.trim()}`);
+        } finally {
+          await forward.close();
         }
       } finally {
         await server.kill().catch(() => {});
