@@ -13,31 +13,25 @@ import { connectSandbox } from "../index.js";
 // and remote forwards on the connection), so each server and login runs it once.
 const logins = isRoot() ? [undefined, UNPRIVILEGED_TEST_USER] : [undefined];
 
+const servers = [
+  { name: "OpenSSH", describeWith: describeWithSshd, use: useSshd },
+  { name: "Dropbear", describeWith: describeWithDropbear, use: useDropbear },
+];
+
 for (const username of logins) {
   const who = username ?? "the current user";
-  describeWithSshd(`port forwarding on OpenSSH, logged in as ${who}`, () => {
-    const sshd = useSshd({ username });
-    let drop: (() => void) | undefined;
-    definePortForwardContract(`OpenSSH (${who})`, {
-      create: async () => {
-        const server = await sshd();
-        drop = server.dropConnections;
-        return connectSandbox(server.connectOptions());
-      },
-      dropConnections: () => drop?.(),
+  for (const { name, describeWith, use } of servers) {
+    describeWith(`port forwarding on ${name}, logged in as ${who}`, () => {
+      const server = use({ username });
+      let drop: (() => void) | undefined;
+      definePortForwardContract(`${name} (${who})`, {
+        create: async () => {
+          const running = await server();
+          drop = running.dropConnections;
+          return connectSandbox(running.connectOptions());
+        },
+        dropConnections: () => drop?.(),
+      });
     });
-  });
-
-  describeWithDropbear(`port forwarding on Dropbear, logged in as ${who}`, () => {
-    const dropbear = useDropbear({ username });
-    let drop: (() => void) | undefined;
-    definePortForwardContract(`Dropbear (${who})`, {
-      create: async () => {
-        const server = await dropbear();
-        drop = server.dropConnections;
-        return connectSandbox(server.connectOptions());
-      },
-      dropConnections: () => drop?.(),
-    });
-  });
+  }
 }
