@@ -33,6 +33,9 @@ export {
   type ExeDevSandboxOptions,
   type RestartOptions,
 } from "./exedev-sandbox.js";
+// Fleets: a warm pool of exe.dev sandboxes
+export type { AcquireOptions, SandboxPoolOptions } from "./fleet/pool-options.js";
+export { createSandboxPool, type SandboxPool, type SandboxPoolStats } from "./fleet/sandbox-pool.js";
 // Glob matching (linear time, for patterns from users and models)
 export { compileGlob, type GlobMatcher, type GlobOptions } from "./glob/glob-match.js";
 // Reaching the VM: port forwards, exposed local ports, exe.dev's proxy URLs and sharing
