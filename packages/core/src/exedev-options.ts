@@ -9,6 +9,7 @@ import {
 } from "./api/vm-options.js";
 import { invalidArgument } from "./errors.js";
 import { type AttachTarget, isHostName, parseAttachTarget } from "./exedev-target.js";
+import { vmNameForTag } from "./fleet/get-or-create.js";
 import { resolveAuth } from "./ssh/auth.js";
 import { type ConnectOptions, resolveConnectOptions } from "./ssh/connect-options.js";
 
@@ -20,13 +21,21 @@ export interface ExeDevOptionsInput extends Partial<ConnectOptions> {
   clone?: CloneVmOptions;
   cleanup?: boolean;
   api?: ExeDevApi;
+  getOrCreate?: boolean | { tag: string };
+  name?: string;
 }
 
 /** What `createExeDevSandbox` will do, decided and checked before its first request. */
 export type ExeDevPlan =
   | { mode: "create"; create: NewVmOptions; cleanup: boolean }
   | { mode: "clone"; source: string; clone: CloneVmOptions | undefined; cleanup: boolean }
-  | { mode: "attach"; target: AttachTarget };
+  | { mode: "attach"; target: AttachTarget }
+  | {
+      mode: "getOrCreate";
+      create: NewVmOptions & { name: string };
+      tag: string | undefined;
+      cleanup: boolean;
+    };
 
 // resolveConnectOptions needs a host; the real one comes from the VM record later.
 const PLACEHOLDER_HOST = "vm.invalid";
@@ -35,6 +44,7 @@ const API_METHODS = {
   create: ["newVm", "removeVm"],
   clone: ["cloneVm", "removeVm"],
   attach: ["getVm"],
+  getOrCreate: ["getVm", "listVms", "newVm", "removeVm"],
 } as const;
 
 function checkApi(api: unknown, mode: ExeDevPlan["mode"]): void {
@@ -83,6 +93,12 @@ export function planExeDevSandbox(options: ExeDevOptionsInput, env: NodeJS.Proce
     throw invalidArgument("createExeDevSandbox needs an options object.");
   }
   const create = checkCreate(options.create);
+  if (options.getOrCreate !== undefined && options.getOrCreate !== false) {
+    return planGetOrCreate(options, create);
+  }
+  if (options.name !== undefined) {
+    throw invalidArgument("name goes with getOrCreate; to create a VM with a name pass create: { name }.");
+  }
   const modes = [options.vm !== undefined, create !== undefined, options.cloneFrom !== undefined];
   if (modes.filter(Boolean).length > 1) throw invalidArgument("Pass only one of vm, create and cloneFrom.");
   if (options.cleanup !== undefined && typeof options.cleanup !== "boolean") {
@@ -110,4 +126,47 @@ export function planExeDevSandbox(options: ExeDevOptionsInput, env: NodeJS.Proce
   checkApi(options.api, plan.mode);
   checkSshOptions(options);
   return plan;
+}
+
+/** The get-or-create plan: a VM name everyone racing agrees on, the tag, and no cleanup by default. */
+function planGetOrCreate(options: ExeDevOptionsInput, create: NewVmOptions | undefined): ExeDevPlan {
+  const setting = options.getOrCreate;
+  if (
+    setting !== true &&
+    (typeof setting !== "object" || setting === null || typeof setting.tag !== "string")
+  ) {
+    throw invalidArgument(
+      "getOrCreate must be true (with a name) or { tag } (a tag of the VM to find or make).",
+    );
+  }
+  if (options.vm !== undefined || options.cloneFrom !== undefined) {
+    throw invalidArgument(
+      "getOrCreate finds or creates a VM by name or tag; it does not go with vm or cloneFrom.",
+    );
+  }
+  if (options.cleanup !== undefined && typeof options.cleanup !== "boolean") {
+    throw invalidArgument("cleanup must be a boolean.");
+  }
+  const tag = setting === true ? undefined : setting.tag;
+  if (tag !== undefined && !/^[a-z][a-z0-9_-]*$/.test(tag)) {
+    throw invalidArgument(`getOrCreate's tag must match exe.dev's tag syntax ^[a-z][a-z0-9_-]*$.`);
+  }
+  if (options.name !== undefined && create?.name !== undefined && options.name !== create.name) {
+    throw invalidArgument("name and create.name differ; pass one of them.");
+  }
+  const given = options.name ?? create?.name;
+  if (given === undefined && tag === undefined) {
+    throw invalidArgument(
+      "getOrCreate: true needs the VM's name: { name, getOrCreate: true }, or find it by { getOrCreate: { tag } }.",
+    );
+  }
+  const name = given === undefined ? vmNameForTag(tag as string) : validateVmName(given);
+  const base = create ?? {};
+  const tags = tag === undefined ? base.tags : [...new Set([...(base.tags ?? []), tag])];
+  const full = { ...base, name, ...(tags === undefined ? {} : { tags }) };
+  buildNewVmRequest(full);
+  checkApi(options.api, "getOrCreate");
+  checkSshOptions(options);
+  // Others may be attached to the VM: it outlives this sandbox unless asked otherwise.
+  return { mode: "getOrCreate", create: full, tag, cleanup: options.cleanup ?? false };
 }

@@ -8,6 +8,7 @@ import type { CloneVmOptions, NewVmOptions } from "./api/vm-options.js";
 import { isSandboxError, SandboxError } from "./errors.js";
 import { type ExeDevPlan, planExeDevSandbox } from "./exedev-options.js";
 import type { AttachTarget } from "./exedev-target.js";
+import { getOrCreateVm } from "./fleet/get-or-create.js";
 import { createExeDevShares } from "./reach/exe-dev-shares.js";
 import { createVmFetch, type VmSigningKey } from "./reach/vm-fetch.js";
 import { resolveSigningKey } from "./reach/vm-signing-key.js";
@@ -57,6 +58,16 @@ export interface ExeDevSandboxOptions extends Partial<ConnectOptions> {
   cleanup?: boolean;
   /** The API client for create, clone, look-up, restart and delete. @default createExeDevApi() (reads $EXE_API_TOKEN, $EXE_API_URL) */
   api?: ExeDevApi;
+  /**
+   * Attach to the VM named `name` (or `create.name`) when it exists, create it (with `create`'s
+   * options) when not; `{ tag }` finds a VM carrying the tag first, and otherwise creates one
+   * named after the tag, with the tag. Safe when callers race: exe.dev takes each name once, so
+   * exactly one creates the VM and the others attach to it. Such a VM is kept on `dispose()`
+   * unless `cleanup: true` (others may be using it). @default false
+   */
+  getOrCreate?: boolean | { tag: string };
+  /** The VM's name for `getOrCreate`. @default `create.name`, or one made from the tag */
+  name?: string;
 }
 
 /** Options for {@link ExeDevSandbox.restart}. */
@@ -482,14 +493,20 @@ async function attachTo(
   return found;
 }
 
-async function vmFor(plan: ExeDevPlan, options: ExeDevSandboxOptions, api: () => ExeDevApi): Promise<VmInfo> {
+async function vmFor(
+  plan: ExeDevPlan,
+  options: ExeDevSandboxOptions,
+  api: () => ExeDevApi,
+): Promise<{ vm: VmInfo; created: boolean }> {
   switch (plan.mode) {
     case "create":
-      return api().newVm(plan.create);
+      return { vm: await api().newVm(plan.create), created: true };
     case "clone":
-      return api().cloneVm(plan.source, plan.clone);
+      return { vm: await api().cloneVm(plan.source, plan.clone), created: true };
     case "attach":
-      return attachTo(plan.target, options, api);
+      return { vm: await attachTo(plan.target, options, api), created: false };
+    case "getOrCreate":
+      return getOrCreateVm(api(), plan.create, plan.tag);
   }
 }
 
@@ -519,10 +536,11 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
     client ??= options.api ?? createExeDevApi();
     return client;
   };
-  const vm = await vmFor(plan, options, api);
-  const creating = plan.mode !== "attach";
+  const { vm, created } = await vmFor(plan, options, api);
+  // A VM another caller of getOrCreate is creating may still be starting: the same window.
+  const creating = created || plan.mode === "getOrCreate";
   const deleteVm =
-    plan.mode !== "attach" && plan.cleanup
+    created && plan.mode !== "attach" && plan.cleanup
       ? // Already gone (deleted elsewhere, or by an earlier dispose whose answer was lost) is fine.
         () => deleteOneVm(api(), vm.name)
       : undefined;
@@ -540,7 +558,7 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
     return new ExeDevSshSandbox({
       current,
       vm,
-      created: creating,
+      created,
       // After a restart the VM is starting again: retry for the restart's whole budget.
       reconnect: (waitMs, signal) => connectAndProbe({ ...resolved, connectRetryMs: waitMs }, waitMs, signal),
       api,
