@@ -24,6 +24,7 @@ import type {
   SandboxFetchInit,
 } from "./reach.js";
 import type { Sandbox } from "./sandbox.js";
+import { planSetupWait, type WaitForSetupOption, waitForSetupScript } from "./setup-wait.js";
 import {
   type ConnectOptions,
   type ResolvedConnectOptions,
@@ -68,6 +69,15 @@ export interface ExeDevSandboxOptions extends Partial<ConnectOptions> {
   getOrCreate?: boolean | { tag: string };
   /** The VM's name for `getOrCreate`. @default `create.name`, or one made from the tag */
   name?: string;
+  /**
+   * Resolve only after the VM's setup script (`create.setupScript`) has finished, polling
+   * exeuntu's `exe-setup` unit over SSH every 500 ms; a failed script rejects with
+   * `sandbox_died` (its log's tail in `details.logTail`), no end within `timeoutMs` with
+   * `timeout`, and a VM this call created is then deleted when `cleanup` applies. `true` also
+   * waits for a script given some other way (an account default, a cloned or attached VM).
+   * @default true with a timeout of 600000 (10 minutes) when `create.setupScript` is given, else false
+   */
+  waitForSetup?: WaitForSetupOption;
 }
 
 /** Options for {@link ExeDevSandbox.restart}. */
@@ -531,6 +541,9 @@ async function vmFor(
  */
 export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): Promise<ExeDevSandbox> {
   const plan = planExeDevSandbox(options, process.env);
+  const hasSetupScript =
+    (plan.mode === "create" || plan.mode === "getOrCreate") && plan.create.setupScript !== undefined;
+  const setupWaitMs = planSetupWait(options.waitForSetup, hasSetupScript);
   let client: ExeDevApi | undefined;
   const api = (): ExeDevApi => {
     client ??= options.api ?? createExeDevApi();
@@ -555,6 +568,12 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
     });
     // A new VM gets the same window for answering the probe as for accepting connections.
     const current = await connectAndProbe(resolved, creating ? resolved.connectRetryMs : 0);
+    if (setupWaitMs !== undefined) {
+      await waitForSetupScript(current, vm.name, setupWaitMs).catch(async (error: unknown) => {
+        await current.close();
+        throw error;
+      });
+    }
     return new ExeDevSshSandbox({
       current,
       vm,

@@ -83,6 +83,7 @@ export type {
 // Sandboxes kept open per key (one dial shared, dropped when gone)
 export { SandboxCache, type SandboxCacheCloseOptions, type SandboxCacheOptions } from "./sandbox-cache.js";
 export { isSandboxGone } from "./sandbox-gone.js";
+export type { WaitForSetupOption } from "./setup-wait.js";
 // SSH: connecting to any server, host keys, key pairs, quoting
 export type { ConnectOptions } from "./ssh/connect-options.js";
 export { fingerprintOf, type HostKeyPolicy } from "./ssh/host-key.js";

@@ -9,6 +9,7 @@ import { COMMAND_NAMES } from "./commands/index.js";
 import { FaultState } from "./faults.js";
 import { createHttpApi } from "./http-api.js";
 import { ProcessRunner } from "./process-runner.js";
+import { installSetupShims } from "./setup-unit.js";
 import { SshGateway } from "./ssh-gateway.js";
 import { loadOrCreateKeyPair, parsePublicKey } from "./ssh-keys.js";
 import { StateStore } from "./state-store.js";
@@ -40,6 +41,12 @@ export interface EmulatorFaults {
    * @default 30000 (exe.dev's)
    */
   commandDeadlineMs?: number;
+  /**
+   * How long `new` and `cp` take before answering, in ms, like exe.dev's seconds per VM (so
+   * that a warm pool shows its worth). Counts against `commandDeadlineMs`.
+   * @default 0
+   */
+  newDelayMs?: number;
 }
 
 /** Options for {@link startEmulator}. */
@@ -88,6 +95,8 @@ export interface EmulatorFaultControls {
   setMaxSessionsPerConnection(count: number | undefined): void;
   /** Sets the deadline of each `/exec` command (ms) from now on; `undefined` restores exe.dev's 30 000. */
   setCommandDeadlineMs(ms: number | undefined): void;
+  /** Makes `new` and `cp` take `ms` before answering from now on; `undefined` restores 0. */
+  setNewDelayMs(ms: number | undefined): void;
   /** Answers the next `count` API calls with `status`. */
   failNextApiCalls(count: number, status: number): void;
 }
@@ -175,11 +184,13 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   faults.sftpIdleCloseMs = options.faults?.sftpIdleCloseMs;
   faults.maxSessionsPerConnection = options.faults?.maxSessionsPerConnection;
   faults.commandDeadlineMs = options.faults?.commandDeadlineMs;
+  faults.newDelayMs = options.faults?.newDelayMs;
   if (options.faults?.failNextApiCalls) {
     faults.failNextApiCalls(options.faults.failNextApiCalls.count, options.faults.failNextApiCalls.status);
   }
 
   const store = new StateStore(dataDir);
+  installSetupShims(dataDir);
   const registerKey = (publicKey: string, name?: string): void => {
     const key = parsePublicKey(publicKey);
     store.addKey({
@@ -240,6 +251,9 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       },
       setCommandDeadlineMs: (ms) => {
         faults.commandDeadlineMs = ms;
+      },
+      setNewDelayMs: (ms) => {
+        faults.newDelayMs = ms;
       },
       failNextApiCalls: (count, status) => faults.failNextApiCalls(count, status),
     },

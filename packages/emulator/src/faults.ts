@@ -23,6 +23,16 @@ export class FaultState {
   private maxSessions: number = OPENSSH_MAX_SESSIONS;
   private failures: { count: number; status: number } | undefined;
   private deadlineMs: number = COMMAND_DEADLINE_MS;
+  private createDelayMs = 0;
+
+  /** How long `new` and `cp` take before they answer (ms); undefined sets 0. */
+  get newDelayMs(): number {
+    return this.createDelayMs;
+  }
+
+  set newDelayMs(ms: number | undefined) {
+    this.createDelayMs = checkCount(ms, "newDelayMs", 0) ?? 0;
+  }
 
   /** The deadline of each `/exec` command (ms); undefined sets exe.dev's 30 000. */
   get commandDeadlineMs(): number {

@@ -72,6 +72,12 @@ function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | "timeout"> {
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
+/** The `newDelayMs` fault: `new` and `cp` take that long, as creating a real VM does. */
+function creationDelay(command: string, ms: number): Promise<void> {
+  if (ms <= 0 || (command !== "new" && command !== "cp")) return Promise.resolve();
+  return new Promise((done) => setTimeout(done, ms));
+}
+
 /**
  * exe.dev's `POST /exec`: a bearer exe0 token, the body a lobby command line, JSON lines out,
  * and its status codes (400 401 403 404 405 413 422 429 504).
@@ -162,10 +168,12 @@ export function createHttpApi(options: HttpApiOptions): Server {
       callerFingerprint: caller.fingerprint,
     };
     const outcome = await withDeadline(
-      runCommand(resolved, context).then(
-        (result) => ({ result }),
-        (failure: unknown) => ({ failure }),
-      ),
+      creationDelay(resolved.command.name, faults.newDelayMs)
+        .then(() => runCommand(resolved, context))
+        .then(
+          (result) => ({ result }),
+          (failure: unknown) => ({ failure }),
+        ),
       faults.commandDeadlineMs,
     );
     if (outcome === "timeout") return send(response, 504, error("command timed out"));

@@ -2,6 +2,7 @@ import { type ChildProcess, type StdioOptions, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { PTY_HELPER_SOURCE } from "./pty-helper.js";
+import { shimDir } from "./setup-unit.js";
 import type { StateStore } from "./state-store.js";
 
 /**
@@ -44,11 +45,12 @@ export class ProcessRunner {
 
   constructor(private readonly store: StateStore) {}
 
-  /** The environment of a VM process: PATH, HOME, USER, LOGNAME, SHELL, LANG, the VM's `--env`, then `extra`. */
+  /** The environment of a VM process: PATH (the setup-unit shims first), HOME, USER, LOGNAME, SHELL, LANG, the VM's `--env`, then `extra`. */
   environment(vm: string, extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
     const home = this.store.workspace(vm);
     return {
-      PATH: process.env.PATH || DEFAULT_PATH,
+      // The systemctl/journalctl shims for exe-setup come first (see setup-unit.ts).
+      PATH: `${shimDir(this.store.dataDir)}:${process.env.PATH || DEFAULT_PATH}`,
       HOME: home,
       USER: this.user,
       LOGNAME: this.user,

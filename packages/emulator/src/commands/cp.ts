@@ -1,4 +1,5 @@
 import { cp, lstat, rm } from "node:fs/promises";
+import { resetSetupUnit } from "../setup-unit.js";
 import type { VmRecord } from "../state-store.js";
 import { bareVmName, freeVmName, newVmNameProblem } from "../vm-names.js";
 import { type CommandDefinition, CommandFailure, isTaken, JSON_FLAG, ok } from "./command.js";
@@ -59,6 +60,8 @@ export const cpCommand: CommandDefinition = {
         preserveTimestamps: true,
         filter: isCopyable,
       });
+      // The copy boots with its setup already done (or never given): exe-setup is inactive.
+      resetSetupUnit(context.store.dataDir, name);
       context.store.putVm(vm);
     } catch (error) {
       await rm(target, { recursive: true, force: true }).catch(() => {});

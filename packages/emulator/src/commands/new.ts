@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { expandSetupScript, MAX_SETUP_SCRIPT_BYTES, startSetupScript } from "../setup-script.js";
+import { resetSetupUnit } from "../setup-unit.js";
 import type { VmRecord } from "../state-store.js";
 import { freeVmName, newVmNameProblem } from "../vm-names.js";
 import { type CommandDefinition, CommandFailure, isTaken, JSON_FLAG, ok } from "./command.js";
@@ -82,6 +83,7 @@ export const newCommand: CommandDefinition = {
     // A directory left behind by an earlier emulator run must not leak into the new VM.
     rmSync(workspace, { recursive: true, force: true });
     mkdirSync(workspace, { recursive: true });
+    resetSetupUnit(context.store.dataDir, name);
     context.store.putVm(vm);
     if (expanded?.trim()) startSetupScript(context.processes, context.store.dataDir, name, expanded);
     return ok(describeNewVm(vm, context.gateway));
