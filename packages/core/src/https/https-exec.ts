@@ -100,7 +100,7 @@ export async function runHttpsExec(
   }
   const { signal } = options;
   if (signal?.aborted) throw abortedError(signal);
-  const startedAt = performance.now();
+  const startedAt = Date.now();
   const deadline = checked.timeoutMs === undefined ? undefined : Date.now() + checked.timeoutMs;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
@@ -123,7 +123,7 @@ export async function runHttpsExec(
       stderr: stderr.text(truncated),
       timedOut,
       truncated,
-      durationMs: Math.max(performance.now() - startedAt, Number.EPSILON),
+      durationMs: Math.max(Date.now() - startedAt, Number.EPSILON),
     };
   };
 
