@@ -160,4 +160,41 @@ describe("createHttpsSandbox's scripts, run by a local sh", () => {
     expect(await codeOf(sandbox.spawn("true"))).toBe("unsupported");
     expect(await codeOf(sandbox.openShell())).toBe("unsupported");
   });
+
+  it("round-trips a 1 MiB binary file with a matching SHA-256, every request within 64 KiB", async () => {
+    const data = randomBytes(1024 * 1024);
+    largestBody = 0;
+    await sandbox.writeFile(`${root}/mib.bin`, data);
+    expect(largestBody).toBeLessThanOrEqual(MAX_BODY_BYTES);
+    expect(sha256(await sandbox.readFileBuffer(`${root}/mib.bin`))).toBe(sha256(data));
+    const remote = await sandbox.exec(`sha256sum ${root}/mib.bin | cut -d' ' -f1`);
+    expect(remote.stdout.trim()).toBe(sha256(data));
+  });
+});
+
+describe("createHttpsSandbox with the default 20 s poll wait", () => {
+  it("runs a 40 s command over requests that each stay under exe.dev's 30 s limit", {
+    timeout: 90_000,
+  }, async () => {
+    const requestMs: number[] = [];
+    const local = createLocalExecFetch();
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      const started = Date.now();
+      try {
+        return await local(input, init);
+      } finally {
+        requestMs.push(Date.now() - started);
+      }
+    };
+    const sandbox = await createHttpsSandbox({ vm: "local-vm", api: { token: "exe1.TESTTOKEN", fetch } });
+    try {
+      requestMs.length = 0;
+      const result = await sandbox.exec("sleep 40; echo done");
+      expect(result).toMatchObject({ exitCode: 0, stdout: "done\n", stderr: "", timedOut: false });
+      expect(requestMs.length).toBeGreaterThanOrEqual(2);
+      expect(Math.max(...requestMs)).toBeLessThan(30_000);
+    } finally {
+      await sandbox.close();
+    }
+  });
 });
