@@ -108,10 +108,13 @@ export async function runHttpsExec(
   const stdout = new OutputBuffer(checked.maxOutputBytes, options.onStdout);
   const stderr = new OutputBuffer(checked.maxOutputBytes, options.onStderr);
   let started = false;
+  let dir = EMPTY_WORD;
 
+  // Until the VM reported the job's directory, the start request may still be on its way: the
+  // kill then leaves a tombstone that stops the job from starting at all.
   const kill = () =>
     context.transport
-      .run(buildKillScript(buildKillCommand([{ tag }])), [tag, started ? "0" : "1"], "exec kill")
+      .run(buildKillScript(buildKillCommand([{ tag }])), [tag, dir === EMPTY_WORD ? "1" : "0"], "exec kill")
       .then(() => undefined);
   const finish = (exitCode: number, sizes: [number, number], timedOut: boolean): ExecResult => {
     stdout.end();
@@ -134,7 +137,6 @@ export async function runHttpsExec(
       await httpsWriteFile(context.transport, stdinPath, checked.stdin, 0o600, stop.signal);
       stdinWord = `%${encodeBase64(new TextEncoder().encode(stdinPath))}`;
     }
-    let dir = EMPTY_WORD;
     let exit: { code: number; sizes: [number, number] } | undefined;
     for (;;) {
       let waitMs = exit ? 0 : context.pollWaitMs;

@@ -1,12 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Sandbox } from "../sandbox.js";
+import { buildKillCommand } from "../ssh/remote-command.js";
+import { encodeBase64, randomHex } from "./base64.js";
 import { MAX_BODY_BYTES } from "./frame.js";
 import { createHttpsSandbox } from "./https-sandbox.js";
+import { createHttpsTransport } from "./https-transport.js";
 import { createLocalExecFetch } from "./local-exec-fetch.test-support.js";
+import { buildKillScript, EXEC_SCRIPT } from "./scripts.js";
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
@@ -169,6 +173,72 @@ describe("createHttpsSandbox's scripts, run by a local sh", () => {
     expect(sha256(await sandbox.readFileBuffer(`${root}/mib.bin`))).toBe(sha256(data));
     const remote = await sandbox.exec(`sha256sum ${root}/mib.bin | cut -d' ' -f1`);
     expect(remote.stdout.trim()).toBe(sha256(data));
+  });
+});
+
+describe("the exec scripts", () => {
+  it("stop a job whose kill overtook its start request, and clean up after it", async () => {
+    const transport = createHttpsTransport("local-vm", {
+      token: "exe1.TESTTOKEN",
+      fetch: createLocalExecFetch(),
+    });
+    const dir = mkdtempSync(join(tmpdir(), "https-tomb-"));
+    try {
+      const tag = `exedev-run-${randomHex(9)}`;
+      const kill = buildKillScript(buildKillCommand([{ tag }]));
+      await transport.run(kill, [tag, "1"], "kill");
+      const line = encodeBase64(new TextEncoder().encode(`touch ${dir}/ran`));
+      const args = ["start", "-", line, "-", tag, "10", "0", "100", "0", "100", "1000"];
+      const frames = await transport.run(EXEC_SCRIPT, args, "exec");
+      expect(frames.map((frame) => frame.kind)).toContain("RUN"); // the job never ran, so never ended
+      expect(existsSync(`${dir}/ran`)).toBe(false);
+      await transport.run(kill, [tag, "0"], "kill");
+      const left = readdirSync(process.env.TMPDIR ?? "/tmp").filter((name) => name.includes(tag));
+      expect(left).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the exec script's temp directory", () => {
+  it("is private while the job runs and removed once its output is read", async () => {
+    const transport = createHttpsTransport("local-vm", {
+      token: "exe1.TESTTOKEN",
+      fetch: createLocalExecFetch(),
+    });
+    const tag = `exedev-run-${randomHex(9)}`;
+    const line = encodeBase64(new TextEncoder().encode("echo hi"));
+    const frames = await transport.run(
+      EXEC_SCRIPT,
+      ["start", "-", line, "-", tag, "100", "0", "100", "0", "100", "1000"],
+      "exec",
+    );
+    const dir = frames.find((frame) => frame.kind === "DIR")?.fields[0] ?? "";
+    expect(dir).toContain(tag);
+    expect(frames.map((frame) => frame.kind)).toEqual(["DIR", "O", "EXIT", "CLEAN"]);
+    expect(existsSync(dir)).toBe(false);
+    const running = await transport.run(
+      EXEC_SCRIPT,
+      [
+        "start",
+        "-",
+        encodeBase64(new TextEncoder().encode("sleep 5")),
+        "-",
+        `${tag}b`,
+        "0",
+        "0",
+        "100",
+        "0",
+        "100",
+        "1000",
+      ],
+      "exec",
+    );
+    const runningDir = running.find((frame) => frame.kind === "DIR")?.fields[0] ?? "";
+    expect(statSync(runningDir).mode & 0o777).toBe(0o700);
+    await transport.run(buildKillScript(buildKillCommand([{ tag: `${tag}b` }])), [`${tag}b`, "0"], "kill");
+    expect(existsSync(runningDir)).toBe(false);
   });
 });
 

@@ -46,7 +46,9 @@ if [ "$1" = start ]; then
     *) printf %s "$4" | base64 -d >"$d/i" || { rm -rf "$d"; fail io_error; } ;;
   esac
   # The job checks the kill's tombstone first: a kill sent while this request was on its way.
-  setsid sh -c '[ -e "\${TMPDIR:-/tmp}/.$2.killed" ] && exit 0; EXEDEV_RUN=$2 "\${SHELL:-/bin/sh}" -c "$(cat "$1/c")" <"$1/i" >"$1/o" 2>"$1/e"; echo $? >"$1/x.t" && mv "$1/x.t" "$1/x"' sh "$d" "$5" </dev/null >/dev/null 2>&1 &
+  # The wrapper carries the tag too, so a kill takes it along and it never writes into the
+  # directory the kill removes.
+  EXEDEV_RUN=$5 setsid sh -c '[ -e "\${TMPDIR:-/tmp}/.$2.killed" ] && exit 0; EXEDEV_RUN=$2 "\${SHELL:-/bin/sh}" -c "$(cat "$1/c")" <"$1/i" >"$1/o" 2>"$1/e"; echo $? >"$1/x.t" && mv "$1/x.t" "$1/x"' sh "$d" "$5" </dev/null >/dev/null 2>&1 &
   emit DIR "$d"
 elif [ ! -d "$d" ]; then
   fail gone
