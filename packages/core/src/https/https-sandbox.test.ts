@@ -165,6 +165,33 @@ describe("createHttpsSandbox's scripts, run by a local sh", () => {
     expect(await codeOf(sandbox.openShell())).toBe("unsupported");
   });
 
+  it("runs 100 commands at once, each with its own output", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => sandbox.exec(`echo par-${i}; echo err-${i} >&2`)),
+    );
+    results.forEach((result, i) => {
+      expect(result).toMatchObject({ exitCode: 0, stdout: `par-${i}\n`, stderr: `err-${i}\n` });
+    });
+  });
+
+  it("streams everything past maxOutputBytes and decodes UTF-8 split across responses", async () => {
+    let streamed = 0;
+    const cut = await sandbox.exec("head -c 500000 /dev/zero | tr '\\0' b", {
+      maxOutputBytes: 1000,
+      onStdout: (chunk) => {
+        streamed += chunk.length;
+      },
+    });
+    expect(cut).toMatchObject({ truncated: true, stdout: "b".repeat(1000) });
+    expect(streamed).toBe(500_000);
+    const chunks: string[] = [];
+    const text = await sandbox.exec("for i in $(seq 1 3000); do printf '€😀'; sleep 0.0005; done", {
+      onStdout: (chunk) => chunks.push(chunk),
+    });
+    expect(text.stdout).toBe("€😀".repeat(3000));
+    expect(chunks.join("")).toBe(text.stdout);
+  });
+
   it("round-trips a 1 MiB binary file with a matching SHA-256, every request within 64 KiB", async () => {
     const data = randomBytes(1024 * 1024);
     largestBody = 0;
