@@ -1,5 +1,11 @@
 import { invalidArgument } from "./errors.js";
 
+// TextEncoder, not Buffer: these checks also run in the HTTPS sandbox, where Node may be absent.
+const utf8 = new TextEncoder();
+function utf8ByteLength(text: string): number {
+  return utf8.encode(text).length;
+}
+
 /** Longest path the library sends; Linux's PATH_MAX. */
 const MAX_PATH_BYTES = 4096;
 
@@ -28,7 +34,7 @@ export function checkRemotePath(path: unknown, what = "path"): string {
   if (LONE_SURROGATE.test(path)) {
     throw invalidArgument(`${what} contains an unpaired UTF-16 surrogate, which no file name can hold.`);
   }
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+  if (utf8ByteLength(path) > MAX_PATH_BYTES) {
     throw invalidArgument(`${what} is longer than ${MAX_PATH_BYTES} bytes.`);
   }
   return `/${path
@@ -68,7 +74,7 @@ export function checkCommand(command: unknown): string {
  * the command ("Argument list too long") or drops the whole connection, and Dropbear drops it.
  */
 export function checkCommandLineBytes(line: string, limitBytes: number): void {
-  const bytes = Buffer.byteLength(line);
+  const bytes = utf8ByteLength(line);
   if (bytes > limitBytes) {
     throw invalidArgument(
       `The command line (command, cwd and env, quoted) is ${bytes} bytes; this server takes at most ${limitBytes}. Pass large input through stdin or a file instead.`,

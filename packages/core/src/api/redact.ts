@@ -39,10 +39,15 @@ function urlEncoded(secret: string): string[] {
  * whatever surrounds them.
  */
 function base64Encoded(secret: string): string[] {
-  const bytes = Buffer.from(secret, "utf8");
+  // Web APIs only (no Buffer): the HTTPS sandbox's module graph must run without Node.
+  const bytes = new TextEncoder().encode(secret);
   const forms: string[] = [];
   for (let offset = 0; offset < 3; offset++) {
-    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString("base64");
+    const padded = new Uint8Array(offset + bytes.length);
+    padded.set(bytes, offset);
+    let binary = "";
+    for (const byte of padded) binary += String.fromCharCode(byte);
+    const encoded = btoa(binary);
     const start = offset === 0 ? 0 : 4;
     const end = Math.floor((offset + bytes.length) / 3) * 4;
     if (offset === 0) forms.push(encoded, encoded.replace(/=+$/, ""));
