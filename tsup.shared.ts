@@ -4,7 +4,7 @@ import type { Options } from "tsup";
  * The build every published package shares: ESM for Node 22+, declarations, source maps.
  * `dtsEntry` narrows declarations when some entries (a CLI) need none.
  */
-export function libraryConfig(entry: string[], dtsEntry?: string): Options {
+export function libraryConfig(entry: string[], dtsEntry?: string | string[]): Options {
   return {
     entry,
     format: ["esm"],

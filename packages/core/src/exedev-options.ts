@@ -23,6 +23,7 @@ export interface ExeDevOptionsInput extends Partial<ConnectOptions> {
   api?: ExeDevApi;
   getOrCreate?: boolean | { tag: string };
   name?: string;
+  ttlMs?: number | null;
 }
 
 /** What `createExeDevSandbox` will do, decided and checked before its first request. */

@@ -9,6 +9,8 @@ import { isSandboxError, SandboxError } from "./errors.js";
 import { type ExeDevPlan, planExeDevSandbox } from "./exedev-options.js";
 import type { AttachTarget } from "./exedev-target.js";
 import { getOrCreateVm } from "./fleet/get-or-create.js";
+import { extendVmTtl, markClone } from "./fleet/vm-lifetime.js";
+import { checkTtlMs, markTags } from "./fleet/vm-marks.js";
 import { createExeDevShares } from "./reach/exe-dev-shares.js";
 import { createVmFetch, type VmSigningKey } from "./reach/vm-fetch.js";
 import { resolveSigningKey } from "./reach/vm-signing-key.js";
@@ -78,6 +80,14 @@ export interface ExeDevSandboxOptions extends Partial<ConnectOptions> {
    * @default true with a timeout of 600000 (10 minutes) when `create.setupScript` is given, else false
    */
   waitForSetup?: WaitForSetupOption;
+  /**
+   * Lifetime of a VM this call creates or clones: it is tagged `exedev-sandbox` and
+   * `exedev-expires-<unix seconds>`, and once that moment has passed {@link reapVms} (or
+   * `npx @exedev-sandbox/core reap`) deletes it, should this process die without `dispose()`.
+   * `null` (or `Infinity`) marks it without an expiry. exe.dev itself never deletes a VM.
+   * @default 86400000 (24 hours)
+   */
+  ttlMs?: number | null;
 }
 
 /** Options for {@link ExeDevSandbox.restart}. */
@@ -104,6 +114,13 @@ export interface ExeDevSandbox extends Sandbox, ExeDevReach, PortForwarding {
   dispose(): Promise<void>;
   /** Same as {@link ExeDevSandbox.dispose}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
+  /**
+   * Moves the VM's expiry `ms` later (from now when it has none or it has passed): tags the new
+   * `exedev-expires-…` and removes the old. Only for VMs carrying the `exedev-sandbox` mark.
+   * @returns the new expiry
+   * @throws SandboxError `invalid_argument` for a bad `ms` (before any request); `unsupported` for an unmarked VM.
+   */
+  extendTtl(ms: number): Promise<Date>;
 }
 
 /**
@@ -204,7 +221,7 @@ function closedError(): SandboxError {
  * logging a sandbox never prints a secret.
  */
 class ExeDevSshSandbox implements ExeDevSandbox {
-  readonly vm: VmInfo;
+  vm: VmInfo;
   readonly created: boolean;
   #current: SshSandbox;
   #restarting: Promise<void> | undefined;
@@ -454,6 +471,12 @@ class ExeDevSshSandbox implements ExeDevSandbox {
     return this.dispose();
   }
 
+  async extendTtl(ms: number): Promise<Date> {
+    const { tags, expiresAt } = await extendVmTtl(this.#api(), this.vm, ms);
+    this.vm = { ...this.vm, tags };
+    return expiresAt;
+  }
+
   /** What `console.log` and `util.inspect` show: where the VM is, never how to log in to it. */
   [inspect.custom](): string {
     const { name, sshHost, sshPort, sshUser } = this.vm;
@@ -507,12 +530,24 @@ async function vmFor(
   plan: ExeDevPlan,
   options: ExeDevSandboxOptions,
   api: () => ExeDevApi,
+  ttlMs: number | undefined,
 ): Promise<{ vm: VmInfo; created: boolean }> {
   switch (plan.mode) {
-    case "create":
-      return { vm: await api().newVm(plan.create), created: true };
-    case "clone":
-      return { vm: await api().cloneVm(plan.source, plan.clone), created: true };
+    case "create": {
+      // Marked at creation, so even a process killed right after `new` leaves a VM the reaper finds.
+      const tags = [...new Set([...(plan.create.tags ?? []), ...markTags(ttlMs)])];
+      return { vm: await api().newVm({ ...plan.create, tags }), created: true };
+    }
+    case "clone": {
+      const vm = await api().cloneVm(plan.source, plan.clone);
+      try {
+        return { vm: await markClone(api(), vm, ttlMs), created: true };
+      } catch (error) {
+        // An unmarked clone would escape the reaper: never keep one.
+        await deleteOneVm(api(), vm.name).catch(() => {});
+        throw error;
+      }
+    }
     case "attach":
       return { vm: await attachTo(plan.target, options, api), created: false };
     case "getOrCreate":
@@ -544,12 +579,13 @@ export async function createExeDevSandbox(options: ExeDevSandboxOptions = {}): P
   const hasSetupScript =
     (plan.mode === "create" || plan.mode === "getOrCreate") && plan.create.setupScript !== undefined;
   const setupWaitMs = planSetupWait(options.waitForSetup, hasSetupScript);
+  const ttlMs = checkTtlMs(options.ttlMs);
   let client: ExeDevApi | undefined;
   const api = (): ExeDevApi => {
     client ??= options.api ?? createExeDevApi();
     return client;
   };
-  const { vm, created } = await vmFor(plan, options, api);
+  const { vm, created } = await vmFor(plan, options, api, ttlMs);
   // A VM another caller of getOrCreate is creating may still be starting: the same window.
   const creating = created || plan.mode === "getOrCreate";
   const deleteVm =

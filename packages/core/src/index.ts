@@ -15,6 +15,7 @@ export {
 } from "./api/exe-dev-api.js";
 export { createRedactor, type Redactor } from "./api/redact.js";
 export { redactError } from "./api/redact-error.js";
+export type { TagCommands, TagVmResult } from "./api/tag-commands.js";
 export type { VmInfo } from "./api/vm-info.js";
 export { generateVmName, validateVmName } from "./api/vm-name.js";
 export {
@@ -33,9 +34,11 @@ export {
   type ExeDevSandboxOptions,
   type RestartOptions,
 } from "./exedev-sandbox.js";
-// Fleets: a warm pool of exe.dev sandboxes
+// Fleets: a warm pool of exe.dev sandboxes, lifetimes and the reaper
 export type { AcquireOptions, SandboxPoolOptions } from "./fleet/pool-options.js";
+export { type ReapedVm, type ReapVmsOptions, type ReapVmsResult, reapVms } from "./fleet/reap-vms.js";
 export { createSandboxPool, type SandboxPool, type SandboxPoolStats } from "./fleet/sandbox-pool.js";
+export { CREATED_VM_TAG, DEFAULT_TTL_MS, EXPIRY_TAG_PREFIX, expiryOf } from "./fleet/vm-marks.js";
 // Glob matching (linear time, for patterns from users and models)
 export { compileGlob, type GlobMatcher, type GlobOptions } from "./glob/glob-match.js";
 // Reaching the VM: port forwards, exposed local ports, exe.dev's proxy URLs and sharing

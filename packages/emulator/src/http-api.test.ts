@@ -42,7 +42,9 @@ describe("POST /exec", () => {
     emulator.registerKey(key.publicKey, keyName);
     token = mintToken({
       privateKey: key.privateKey,
-      permissions: { cmds: ["help", "ls", "new", "rm", "cp", "restart", "whoami", "ssh-key list"] },
+      permissions: {
+        cmds: ["help", "ls", "new", "rm", "cp", "restart", "tag", "comment", "whoami", "ssh-key list"],
+      },
     });
   });
   afterAll(async () => {
@@ -169,6 +171,12 @@ describe("POST /exec", () => {
         "restart",
         "restart no-such-vm",
         "rm",
+        "tag",
+        "tag no-such-vm ci",
+        "tag taken-name",
+        "tag taken-name Bad",
+        "comment no-such-vm hi",
+        `comment taken-name ${"x".repeat(201)}`,
         "help frobnicate",
         "ls --json=maybe",
       ];
@@ -365,6 +373,8 @@ describe("POST /exec", () => {
         "rm",
         "cp",
         "restart",
+        "tag",
+        "comment",
         "whoami",
         "ssh-key",
         "share",
@@ -435,6 +445,25 @@ describe("POST /exec", () => {
       expect((await exec("restart shape-restart.exe.xyz")).lines).toEqual([
         { vm_name: "shape-restart", status: "restarted" },
       ]);
+    });
+
+    it("tag and comment: answer {vm_name, tags} and {vm_name, comment}, and ls shows them", async () => {
+      await exec("new --name=shape-tag --tag=b");
+      expect((await exec("tag shape-tag.exe.xyz z a b a")).lines).toEqual([
+        { vm_name: "shape-tag", tags: ["a", "b", "z"] },
+      ]);
+      expect((await exec("tag -d shape-tag b not-there")).lines).toEqual([
+        { vm_name: "shape-tag", tags: ["a", "z"] },
+      ]);
+      expect((await exec("comment shape-tag built by ci")).lines).toEqual([
+        { vm_name: "shape-tag", comment: "built by ci" },
+      ]);
+      expect((await exec("ls shape-tag")).lines[0]).toMatchObject({
+        vms: [{ vm_name: "shape-tag", tags: ["a", "z"], comment: "built by ci" }],
+      });
+      expect((await exec("ls z")).lines[0]).toMatchObject({ vms: [{ vm_name: "shape-tag" }] });
+      await exec("comment shape-tag ''");
+      expect((await exec("ls shape-tag")).lines[0]).not.toHaveProperty("vms.0.comment");
     });
 
     it("new --setup-script runs once in the workspace, escapes expanded, then is deleted", async () => {

@@ -1,4 +1,5 @@
 import {
+  CREATED_VM_TAG,
   createExeDevSandbox,
   type ExeDevSandboxOptions,
   type NewVmOptions,
@@ -95,10 +96,10 @@ export function exedev(
 }
 
 /**
- * The tag every VM this adapter creates carries, so that a reaper can find those that outlived
- * their process (SIGKILL, a crash, a timed-out delete): `ls exedev-sandbox` lists them.
+ * The tag every VM this adapter creates carries (core's, which `reapVms` looks for), so that
+ * those that outlived their process (SIGKILL, a crash, a timed-out delete) are found.
  */
-export const CREATED_VM_TAG = "exedev-sandbox";
+export { CREATED_VM_TAG };
 
 function withReaperTag(create: true | NewVmOptions): NewVmOptions {
   const given: NewVmOptions = create === true ? {} : create;

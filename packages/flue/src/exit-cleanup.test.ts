@@ -119,7 +119,11 @@ describe("a process that created VMs and exits leaves none running", () => {
     expect(result.stderr).toBe("");
     expect(during).toHaveLength(1);
     // Tagged for a reaper, next to the user's own tags.
-    expect(during[0]?.tags).toEqual(["exedev-sandbox", "exit-test"]);
+    expect(during[0]?.tags).toEqual([
+      expect.stringMatching(/^exedev-expires-\d+$/),
+      "exedev-sandbox",
+      "exit-test",
+    ]);
     expect(result).toMatchObject({ code, signal: endSignal });
     expect(await api.listVms()).toEqual([]);
     expect(exitMs).toBeLessThan(15_000);

@@ -182,6 +182,19 @@ export async function startLobbyServer(options: LobbyServerOptions = {}): Promis
         }
         return { status: 200, body: stored.record };
       }
+      case "tag": {
+        // `-d` is read from the raw words: it takes no value, unlike the lobby's other flags.
+        const remove = rest[0] === "-d";
+        const [name = "", ...changed] = remove ? rest.slice(1) : positionals;
+        const stored = vms.get(name);
+        if (!stored) return error(422, `vm "${name}" not found`);
+        const current = stored.record.tags as string[];
+        const tags = remove
+          ? current.filter((tag) => !changed.includes(tag))
+          : [...new Set([...current, ...changed])].sort();
+        stored.record = { ...stored.record, tags };
+        return { status: 200, body: { vm_name: name, tags } };
+      }
       case "restart": {
         const name = positionals[0] ?? "";
         if (!vms.has(name)) return error(422, `vm "${name}" not found`);

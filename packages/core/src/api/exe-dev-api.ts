@@ -6,6 +6,7 @@ import { isOutcomeUnknown } from "./http-errors.js";
 import type { ParsedResponseBody } from "./response-body.js";
 import { backoffDelayMs, sleep } from "./retry-delay.js";
 import { createShareCommands, type ShareCommands } from "./share-commands.js";
+import { createTagCommands, type TagCommands } from "./tag-commands.js";
 import { testKnobsOf } from "./test-knobs.js";
 import { unexpectedAnswer } from "./unexpected-answer.js";
 import { toVmInfo, toVmList, type VmInfo } from "./vm-info.js";
@@ -63,7 +64,7 @@ export interface RemoveVmOptions {
  * any I/O, waits for the client-side rate limiter, and throws {@link SandboxError}s whose
  * messages never contain the token, env values, setup scripts or prompts.
  */
-export interface ExeDevApi extends ShareCommands {
+export interface ExeDevApi extends ShareCommands, TagCommands {
   /**
    * Runs a raw lobby command and returns its result: the last JSON line of the answer, or the
    * trimmed text when the answer is not JSON (e.g. `ssh <vm> <cmd>` output).
@@ -351,6 +352,7 @@ export function createExeDevApi(options: ExeDevApiOptions = {}): ExeDevApi {
 
   return {
     ...createShareCommands(client),
+    ...createTagCommands(client),
     async run(args, flags = {}) {
       if (!Array.isArray(args)) throw invalidArgument('run needs an array of words, e.g. ["ls"].');
       const reply = await client.exec({

@@ -22,6 +22,10 @@ export interface VmInfo {
   region?: string;
   /** Tags, sorted as the server sent them; empty when it sent none. */
   tags: string[];
+  /** The VM's comment (`comment`, `new --comment`), when it has one. */
+  comment?: string;
+  /** When the VM was created, as `ls` reports it (RFC 3339). `new` and `cp` answers leave it out. */
+  createdAt?: string;
   /** The record exactly as the server sent it, for fields this type does not cover. */
   raw: unknown;
 }
@@ -127,6 +131,10 @@ export function toVmInfo(value: unknown, fallbackName?: string): VmInfo | undefi
   if (status !== undefined) info.status = status;
   const proxyPort = port(record.proxy_port);
   if (proxyPort !== undefined) info.proxyPort = proxyPort;
+  const comment = text(record, "comment");
+  if (comment !== undefined) info.comment = comment;
+  const createdAt = text(record, "created_at");
+  if (createdAt !== undefined) info.createdAt = createdAt;
   const region = text(record, "region");
   if (region !== undefined) info.region = region;
   return info;

@@ -15,6 +15,7 @@ import { restartCommand } from "./restart.js";
 import { rmCommand } from "./rm.js";
 import { shareCommands } from "./share.js";
 import { sshCommand } from "./ssh.js";
+import { commentCommand, tagCommand } from "./tag.js";
 
 // Groups have no handler of their own; `help` lists their subcommands.
 const GROUPS: Readonly<Record<string, string>> = {
@@ -56,6 +57,8 @@ const COMMANDS: readonly CommandDefinition[] = [
   rmCommand,
   cpCommand,
   restartCommand,
+  tagCommand,
+  commentCommand,
   whoamiCommand,
   sshKeyListCommand,
   ...shareCommands,
