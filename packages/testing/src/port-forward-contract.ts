@@ -27,6 +27,15 @@ const BIG_BYTES = 20 * 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * Python's threading HTTP server on 127.0.0.1:`port`, with a listen backlog of 128: the stock
+ * `-m http.server` listens with a backlog of 5, and 100 connections at once then wait on SYN
+ * retries (1, 3, 7, 15 s) on a loaded machine, which is the test server's limit, not the forward's.
+ */
+const serveOn = (port: number): string =>
+  `import http.server as h; port = ${port}; h.ThreadingHTTPServer.request_queue_size = 128; ` +
+  `h.ThreadingHTTPServer(("127.0.0.1", port), h.SimpleHTTPRequestHandler).serve_forever()`;
+
+/**
  * A port nothing listens on right now. The tests' "VMs" share this machine's network (sshd on
  * loopback, the emulator), so a free local port is a free VM port.
  */
@@ -90,7 +99,7 @@ export function definePortForwardContract(name: string, options: PortForwardCont
       vmPort = await freePort();
       // Detached: the fault case's cut kills what the dropped connection ran (sshd's session
       // processes die with it); the server must outlive it as a VM's server outlives a blip.
-      server = await sandbox.spawn(`exec ${PYTHON} -m http.server ${vmPort} --bind 127.0.0.1`, {
+      server = await sandbox.spawn(`exec ${PYTHON} -c '${serveOn(vmPort)}'`, {
         cwd: root,
         detached: true,
       });
@@ -105,7 +114,7 @@ export function definePortForwardContract(name: string, options: PortForwardCont
     afterAll(async () => {
       await server?.kill("SIGKILL").catch(() => {});
       await server?.wait().catch(() => {});
-      if (sandbox) expect(await remainingProcesses(sandbox, `http.server ${vmPort}`)).toBe("");
+      if (sandbox) expect(await remainingProcesses(sandbox, `port = ${vmPort};`)).toBe("");
       await sandbox?.rm(root, { recursive: true, force: true }).catch(() => {});
       await sandbox?.close();
       await new Promise((resolve) => local?.close(resolve));
