@@ -16,7 +16,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { generateSshKeyPair } from "@exedev-sandbox/core";
 import { connectionProcessFaults, logFileReader, testServerFields } from "./server-object.ts";
-import { descendantsOf, freeLoopbackPort, signalAll } from "./server-process.ts";
+import { descendantsOf, ensureTestUser, freeLoopbackPort, signalAll } from "./server-process.ts";
 
 /** Options for {@link startSshd}. */
 export interface StartSshdOptions {
@@ -113,17 +113,6 @@ export function isRoot(): boolean {
 
 /** The user name the sshd-backed tests use for unprivileged logins when they run as root. */
 export const UNPRIVILEGED_TEST_USER = "exedev-test";
-
-function ensureUser(name: string): void {
-  try {
-    execFileSync("id", ["-u", name], { stdio: "ignore" });
-  } catch {
-    execFileSync("useradd", ["--create-home", "--shell", "/bin/bash", name], { stdio: "ignore" });
-  }
-  // useradd leaves the password field "!" (locked); sshd without PAM refuses locked accounts,
-  // even for public-key logins. "*" means "no password" without "locked".
-  execFileSync("usermod", ["-p", "*", name], { stdio: "ignore" });
-}
 
 function waitForPort(port: number, child: ChildProcess, logPath: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -229,7 +218,7 @@ export async function startSshd(options: StartSshdOptions = {}): Promise<SshdSer
   const username = options.username ?? userInfo().username;
   if (username !== userInfo().username) {
     if (!isRoot()) throw new Error(`only root can log in as another user (${username})`);
-    ensureUser(username);
+    ensureTestUser(username);
   }
   if (isRoot()) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation dir
 
